@@ -1,0 +1,34 @@
+"""The one place that registers classicnets architectures with transformers' Auto classes.
+
+Registration makes ``AutoConfig``/``AutoModel``/``AutoModelFor...`` resolve our ``model_type`` strings when
+classicnets is imported, and ``register_for_auto_class`` makes ``save_pretrained`` copy each model's own
+code next to its weights with a full ``auto_map`` (see ``<Arch>PreTrainedModel._auto_map``), so plain
+transformers can load a checkpoint with ``trust_remote_code=True`` where classicnets is not installed.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+
+from .cnn import CNNConfig, CNNForImageClassification, CNNModel
+from .mlp import MLPConfig, MLPForImageClassification, MLPModel
+
+# (config, {Auto class: model class}) for every architecture family.
+REGISTRY = (
+    (MLPConfig, {AutoModel: MLPModel, AutoModelForImageClassification: MLPForImageClassification}),
+    (CNNConfig, {AutoModel: CNNModel, AutoModelForImageClassification: CNNForImageClassification}),
+)
+
+# The names users type on the command line.
+ARCHITECTURES = {"mlp": MLPConfig, "cnn": CNNConfig}
+
+
+def register_all() -> None:
+    """Registers every architecture; safe to call more than once."""
+    for config_class, models in REGISTRY:
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        config_class.register_for_auto_class()
+        for auto_class, model_class in models.items():
+            auto_class.register(config_class, model_class, exist_ok=True)
+            model_class.register_for_auto_class(auto_class.__name__)
+
+
+__all__ = ["ARCHITECTURES", "REGISTRY", "register_all"]
