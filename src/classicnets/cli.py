@@ -1,0 +1,209 @@
+"""The ``classicnets`` command line: ``train``, ``evaluate`` and ``data``.
+
+Thin by design: it parses flags and calls ``classicnets.training.run_training``, ``classicnets.loading`` and
+``classicnets.data``. Flags follow transformers/accelerate habits (``--output-dir``, ``--seed``,
+``--per-device-train-batch-size``, ``--resume-from-checkpoint latest``...); every flag also accepts the
+underscore spelling used by transformers' example scripts.
+
+Examples:
+    classicnets train cnn --preset lenet5 --dataset mnist --output-dir runs/lenet5-mnist
+    ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 -m classicnets train cnn ...
+    classicnets evaluate runs/lenet5-mnist --dataset mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from .training.arguments import AUGMENTATIONS, MIXED_PRECISION, OPTIMIZERS, REPORT_TO, SCHEDULERS
+
+ARCHS = ("mlp", "cnn")
+DATASET_NAMES = ("mnist", "fashion_mnist", "digits")
+
+
+def _add(parser, flag: str, **kwargs):
+    """Adds ``--a-b`` with its ``--a_b`` alias."""
+    names = [flag] + ([flag.replace("-", "_").replace("__", "--", 1)] if "-" in flag[2:] else [])
+    parser.add_argument(*names, **kwargs)
+
+
+def _parse_overrides(text: str) -> dict:
+    """``"hidden_sizes=[500,300],hidden_act=tanh"`` -> dict (values parsed as JSON when they parse)."""
+    out, depth, key, buf = {}, 0, None, ""
+    for ch in text + ",":
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if ch == "," and depth == 0:
+            if "=" not in buf:
+                raise ValueError(f"--config-overrides: {buf!r} is not KEY=VALUE.")
+            key, value = buf.split("=", 1)
+            try:
+                out[key.strip()] = json.loads(value.replace("(", "[").replace(")", "]"))
+            except json.JSONDecodeError:
+                out[key.strip()] = value.strip()
+            buf = ""
+        else:
+            buf += ch
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="classicnets", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,data}")
+
+    # ------------------------------------------------------------------ train
+    t = sub.add_parser(
+        "train", help="train a model on a named dataset and save it as a Hugging Face model folder",
+        description="Train ARCH on --dataset under Accelerate; save the model, image processor, model card, "
+                    "learning curves and metrics in --output-dir. Run it as `classicnets train ...`, "
+                    "`python -m classicnets train ...` or `accelerate launch -m classicnets train ...`. Two "
+                    "data-parallel CPU processes: `ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu "
+                    "--num_processes 2 -m classicnets train ...`.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    t.add_argument("arch", choices=ARCHS, help="architecture family")
+    g = t.add_argument_group("data and model")
+    _add(g, "--dataset", required=True, choices=DATASET_NAMES, help="named dataset (see `classicnets data list`)")
+    _add(g, "--data-source", default="auto", choices=("auto", "offline", "hub"),
+         help="auto: the Hub when reachable, else the pinned offline source")
+    _add(g, "--preset", default=None, help="named config: lenet5, vgg_style, resnet_style (cnn)")
+    _add(g, "--hidden-sizes", type=int, nargs="+", default=None,
+         help="MLP: widths of the hidden layers; CNN: channels of each conv stage")
+    _add(g, "--hidden-act", default=None,
+         help="activation: sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus")
+    _add(g, "--normalization", default=None, help="none, batch, layer (and group for cnn)")
+    _add(g, "--hidden-dropout-prob", type=float, default=None, help="dropout after hidden layers")
+    _add(g, "--pooling", default=None, help="cnn: max, avg or none")
+    _add(g, "--config-overrides", default=None,
+         help='any config field, e.g. "fc_hidden_sizes=[120,84],residual=true"')
+    g = t.add_argument_group("optimisation")
+    _add(g, "--output-dir", required=True, help="folder for the model, card, plots and checkpoints/")
+    _add(g, "--overwrite-output-dir", action="store_true", help="replace a previous classicnets run in --output-dir")
+    _add(g, "--seed", type=int, default=42, help="seed for initialisation, data order, dropout, augmentation")
+    g.add_argument("--epochs", "--num-train-epochs", "--num_train_epochs", type=float, default=3.0,
+                   dest="num_train_epochs", help="passes over the training set")
+    _add(g, "--max-steps", type=int, default=-1, help="optimizer updates; overrides --epochs when > 0")
+    _add(g, "--per-device-train-batch-size", type=int, default=128, help="examples per process and step")
+    g.add_argument("--learning-rate", "--learning_rate", "--lr", type=float, default=1e-3, help="peak learning rate")
+    _add(g, "--optimizer", default="adamw", choices=OPTIMIZERS, help="optimizer")
+    _add(g, "--weight-decay", type=float, default=0.0,
+         help="decoupled weight decay (adamw) or L2 weight decay (others); biases and norms are not decayed")
+    _add(g, "--momentum", type=float, default=0.9, help="sgd/rmsprop momentum")
+    _add(g, "--nesterov", action="store_true", help="Nesterov momentum for sgd")
+    g.add_argument("--lr-scheduler-type", "--lr_scheduler_type", "--lr-scheduler", "--scheduler", default="linear",
+                   choices=SCHEDULERS, dest="lr_scheduler_type", help="learning-rate schedule")
+    _add(g, "--warmup-ratio", type=float, default=0.0, help="fraction of updates for warm-up")
+    _add(g, "--gradient-accumulation-steps", type=int, default=1, help="batches per optimizer update")
+    _add(g, "--max-grad-norm", type=float, default=0.0, help="clip the gradient norm (0: off)")
+    _add(g, "--mixed-precision", default="no", choices=MIXED_PRECISION,
+         help="fp16 needs a GPU; bf16 on CPU is slow and warned")
+    _add(g, "--torch-compile", action="store_true", help="compile the model (opt-in; slower for LeNet on CPU)")
+    g = t.add_argument_group("regularization")
+    _add(g, "--l1-lambda", type=float, default=0.0, help="L1 penalty weight on weights")
+    _add(g, "--l2-lambda", type=float, default=0.0, help="explicit L2 penalty weight (lambda/2 ||w||^2)")
+    _add(g, "--label-smoothing", type=float, default=0.0, help="label smoothing epsilon")
+    _add(g, "--augment", default="none", choices=AUGMENTATIONS, help="random shifts (and rotations) of training images")
+    _add(g, "--max-shift", type=int, default=2, help="largest shift in pixels")
+    _add(g, "--max-rotation", type=float, default=10.0, help="largest rotation in degrees (shift_rotate)")
+    _add(g, "--validation-split", type=float, default=0.0, help="fraction of train held out for validation")
+    _add(g, "--early-stopping-patience", type=int, default=None,
+         help="stop after N evaluations without improvement on the validation split (restores the best weights)")
+    _add(g, "--metric-for-best-model", default="eval_loss", choices=("eval_loss", "eval_accuracy"),
+         help="what early stopping watches")
+    g = t.add_argument_group("evaluation, checkpoints, logging")
+    _add(g, "--eval-steps", type=int, default=None, help="evaluate every N updates (default: every epoch)")
+    _add(g, "--save-steps", type=int, default=None, help="checkpoint every N updates (default: every epoch)")
+    _add(g, "--save-total-limit", type=int, default=2, help="keep the newest N checkpoints")
+    _add(g, "--logging-steps", type=int, default=50, help="log the training loss every N updates")
+    _add(g, "--resume-from-checkpoint", default=None, help="'latest' or a checkpoint folder")
+    _add(g, "--report-to", default="none", choices=REPORT_TO, help="tensorboard logs under OUTPUT_DIR/logs")
+    _add(g, "--train-subset", type=int, default=None, help="train on N examples only (quick runs)")
+    _add(g, "--eval-subset", type=int, default=None, help="evaluate on the first N test examples only")
+    _add(g, "--disable-tqdm", action="store_true", help="no progress bar")
+
+    # ------------------------------------------------------------------ evaluate
+    e = sub.add_parser(
+        "evaluate", help="load a saved model folder with the transformers Auto class and evaluate it",
+        description="Load DIR with transformers.AutoModelForImageClassification (in this process) and print its "
+                    "accuracy and loss on a dataset split, as JSON.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    e.add_argument("model_dir", help="a folder written by `classicnets train` or save_pretrained")
+    _add(e, "--dataset", required=True, choices=DATASET_NAMES, help="named dataset")
+    _add(e, "--split", default="test", choices=("train", "test"), help="dataset split")
+    _add(e, "--batch-size", type=int, default=1000, help="evaluation batch size")
+    _add(e, "--data-source", default="auto", choices=("auto", "offline", "hub"), help="where the data comes from")
+    _add(e, "--trust-remote-code", action="store_true",
+         help="allow the folder's own model code to run (only needed without classicnets installed)")
+
+    # ------------------------------------------------------------------ data
+    d = sub.add_parser("data", help="list or prepare the named datasets")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="{list,prepare}")
+    dsub.add_parser("list", help="list the named datasets and their sources")
+    p = dsub.add_parser("prepare", help="fetch (pinned, hash-checked) and cache datasets; a no-op once cached")
+    p.add_argument("names", nargs="+", choices=DATASET_NAMES, help="dataset names")
+    return parser
+
+
+def _train(ns) -> int:
+    from .training import TrainingArguments, run_training
+
+    overrides = _parse_overrides(ns.config_overrides) if ns.config_overrides else {}
+    for flag in ("hidden_sizes", "hidden_act", "normalization", "hidden_dropout_prob", "pooling"):
+        value = getattr(ns, flag)
+        if value is not None:
+            overrides[flag] = tuple(value) if isinstance(value, list) else value
+    fields = TrainingArguments.__dataclass_fields__
+    args = TrainingArguments(**{k: v for k, v in vars(ns).items() if k in fields})
+    metrics = run_training(ns.arch, ns.dataset, args, preset=ns.preset, config_overrides=overrides,
+                           data_source=ns.data_source)
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        print(json.dumps(metrics, indent=2))
+        print(f"Saved the model, card and plots in {args.output_dir}")
+    return 0
+
+
+def _evaluate(ns) -> int:
+    from .evaluation import evaluate_folder
+
+    metrics = evaluate_folder(ns.model_dir, ns.dataset, split=ns.split, batch_size=ns.batch_size,
+                              data_source=ns.data_source, trust_remote_code=ns.trust_remote_code)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _data(ns) -> int:
+    from .data import DATASETS, prepare
+
+    if ns.data_command == "list":
+        for name, spec in DATASETS.items():
+            print(f"{name:15s} {spec.num_channels}x{spec.image_size[0]}x{spec.image_size[1]}  "
+                  f"{len(spec.label_names)} classes  hub: {spec.hub_id or '-'}")
+        return 0
+    for name, path in prepare(ns.names).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``classicnets`` and ``python -m classicnets``; returns the exit status."""
+    ns = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "huggingface_hub", "datasets", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return {"train": _train, "evaluate": _evaluate, "data": _data}[ns.command](ns)
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
+        print(f"classicnets {ns.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

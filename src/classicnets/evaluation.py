@@ -1,0 +1,64 @@
+"""Evaluate a saved model folder on a named dataset, exactly as a user of transformers would load it.
+
+The model is loaded with ``transformers.AutoModelForImageClassification.from_pretrained`` (through
+``classicnets.loading.load_pretrained``, which refuses corrupted files and checkpoints of another
+architecture), and images are standardised with the mean and standard deviation stored in the folder's
+image processor, so the numbers match what ``pipeline("image-classification", model=folder)`` sees.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .training.tasks import ImageClassificationTask, collate_batch
+
+
+def _normalisation(folder: Path, spec) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    processor_file = folder / "preprocessor_config.json"
+    if processor_file.is_file():
+        cfg = json.loads(processor_file.read_text())
+        if cfg.get("do_normalize", True) and cfg.get("image_mean") is not None:
+            return tuple(cfg["image_mean"]), tuple(cfg["image_std"])
+    return tuple(spec.mean), tuple(spec.std)
+
+
+@torch.no_grad()
+def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_size: int = 1000,
+                    data_source: str = "auto", trust_remote_code: bool = False) -> dict:
+    """Accuracy and mean cross-entropy of the model in ``model_dir`` on ``dataset[split]``.
+
+    Example:
+        >>> evaluate_folder("runs/lenet5-mnist", "mnist")["accuracy"]
+        0.993...
+    """
+    from .data import DATASETS, image_tensors, load_dataset
+    from .loading import load_pretrained
+
+    if dataset not in DATASETS:
+        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(sorted(DATASETS))}.")
+    spec = DATASETS[dataset]
+    folder = Path(model_dir)
+    model = load_pretrained(folder, trust_remote_code=trust_remote_code).eval()
+    if model.config.num_labels != len(spec.label_names):
+        raise ValueError(
+            f"{folder} predicts {model.config.num_labels} classes but {dataset} has {len(spec.label_names)}; "
+            f"evaluate it on the dataset it was trained for."
+        )
+    mean, std = _normalisation(folder, spec)
+    task = ImageClassificationTask(mean, std)
+    images, labels = image_tensors(load_dataset(dataset, source=data_source)[split])
+    loader = torch.utils.data.DataLoader(task.dataset(images, labels), batch_size=batch_size,
+                                         collate_fn=collate_batch)
+    parts = []
+    for batch in loader:
+        inputs = task.model_inputs(batch, train=False, generator=None, device=model.device)
+        parts.append(task.eval_tensors(model(**inputs), inputs))
+    metrics = task.compute_metrics(*[torch.cat(c) for c in zip(*parts)])
+    return {"model": str(folder), "model_class": type(model).__name__, "dataset": dataset, "split": split,
+            "num_examples": len(labels), **metrics}
+
+
+__all__ = ["evaluate_folder"]

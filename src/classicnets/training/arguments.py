@@ -1,0 +1,162 @@
+"""Training hyperparameters: one dataclass shared by the Python API and the CLI.
+
+Names follow ``transformers.TrainingArguments`` where a counterpart exists (``output_dir``,
+``per_device_train_batch_size``, ``gradient_accumulation_steps``, ``max_grad_norm``, ``lr_scheduler_type``...),
+so that users of transformers and accelerate find what they expect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop")
+SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "one_cycle")
+MIXED_PRECISION = ("no", "bf16", "fp16")
+AUGMENTATIONS = ("none", "shift", "shift_rotate")
+REPORT_TO = ("none", "tensorboard")
+
+
+@dataclass
+class TrainingArguments:
+    """Everything that decides how a model is trained.
+
+    Args:
+        output_dir: Folder for the final model, its card, plots and the ``checkpoints/`` sub-folder.
+        overwrite_output_dir: Replace a folder that already holds a run.
+        seed: Seeds model initialisation, data order, dropout and augmentation.
+        num_train_epochs: Passes over the training set (ignored when ``max_steps`` > 0).
+        max_steps: Number of optimizer updates; overrides ``num_train_epochs`` when > 0.
+        per_device_train_batch_size: Examples per process and forward pass.
+        per_device_eval_batch_size: Examples per process in evaluation.
+        learning_rate: Peak learning rate.
+        optimizer: adamw (decoupled weight decay, Loshchilov & Hutter 2019), adam, sgd (with ``momentum``,
+            ``nesterov``) or rmsprop.
+        weight_decay: Decoupled weight decay for adamw; the classic L2 ``weight_decay`` term for the others.
+            Biases and normalization parameters are never decayed.
+        momentum, nesterov: SGD/RMSprop momentum.
+        adam_beta1, adam_beta2, adam_epsilon: Adam(W) constants.
+        lr_scheduler_type: constant, constant_with_warmup, linear, cosine or one_cycle (Smith & Topin 2017).
+        warmup_ratio: Fraction of the updates spent warming up (linear/cosine/constant_with_warmup; one_cycle
+            uses it as its rising phase, 0.3 when 0).
+        gradient_accumulation_steps: Batches whose gradients are summed before one optimizer update.
+        max_grad_norm: Clip the global gradient norm to this value (0 disables clipping).
+        mixed_precision: no, bf16 or fp16 (fp16 needs a GPU; bf16 on a CPU without bf16 units is slow and warned).
+        l1_lambda: Weight of the L1 penalty ``lambda * sum |w|`` over weight matrices and kernels.
+        l2_lambda: Weight of the explicit L2 penalty ``lambda / 2 * sum w^2`` added to the loss.
+        label_smoothing: Cross-entropy label smoothing ``epsilon`` (Szegedy et al. 2016).
+        augment: none, shift (random translations up to ``max_shift`` pixels) or shift_rotate (also random
+            rotations up to ``max_rotation`` degrees), applied on the fly to training batches only.
+        validation_split: Fraction of the training set held out (seeded) for validation and early stopping.
+        early_stopping_patience: Stop after this many evaluations without improving ``metric_for_best_model``
+            on the validation split; the best weights are restored at the end. ``None`` disables it.
+        metric_for_best_model: ``eval_loss`` (lower is better) or ``eval_accuracy`` (higher is better).
+        eval_steps: Evaluate every N updates (``None``: at the end of every epoch).
+        save_steps: Write a resumable checkpoint every N updates (``None``: at the end of every epoch).
+        save_total_limit: Keep only the newest N checkpoints.
+        logging_steps: Log the training loss every N updates.
+        resume_from_checkpoint: ``"latest"`` or a checkpoint folder to continue from.
+        report_to: none or tensorboard (logs under ``<output_dir>/logs``).
+        train_subset: Train on the first N examples of the (shuffled with ``seed``) training set; for quick runs.
+        eval_subset: Evaluate on the first N test examples.
+        torch_compile: Compile the model with ``torch.compile`` (opt-in: helps MLPs, slows LeNet on CPU).
+        disable_tqdm: Hide the progress bar.
+    """
+
+    output_dir: str
+    overwrite_output_dir: bool = False
+    seed: int = 42
+    num_train_epochs: float = 3.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 128
+    per_device_eval_batch_size: int = 1000
+    learning_rate: float = 1e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = False
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    lr_scheduler_type: str = "linear"
+    warmup_ratio: float = 0.0
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float = 0.0
+    mixed_precision: str = "no"
+    l1_lambda: float = 0.0
+    l2_lambda: float = 0.0
+    label_smoothing: float = 0.0
+    augment: str = "none"
+    max_shift: int = 2
+    max_rotation: float = 10.0
+    validation_split: float = 0.0
+    early_stopping_patience: int | None = None
+    metric_for_best_model: str = "eval_loss"
+    eval_steps: int | None = None
+    save_steps: int | None = None
+    save_total_limit: int = 2
+    logging_steps: int = 50
+    resume_from_checkpoint: str | None = None
+    report_to: str = "none"
+    train_subset: int | None = None
+    eval_subset: int | None = None
+    torch_compile: bool = False
+    disable_tqdm: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Raises ``ValueError`` naming the argument, its value and what is allowed."""
+
+        def choice(name, allowed):
+            value = getattr(self, name)
+            if value not in allowed:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{flag}={value!r} is not supported; choose one of {', '.join(allowed)}.")
+
+        choice("optimizer", OPTIMIZERS)
+        choice("lr_scheduler_type", SCHEDULERS)
+        choice("mixed_precision", MIXED_PRECISION)
+        choice("augment", AUGMENTATIONS)
+        choice("report_to", REPORT_TO)
+        choice("metric_for_best_model", ("eval_loss", "eval_accuracy"))
+        positive = {
+            "per_device_train_batch_size": self.per_device_train_batch_size,
+            "per_device_eval_batch_size": self.per_device_eval_batch_size,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            "learning_rate": self.learning_rate,
+            "logging_steps": self.logging_steps,
+            "save_total_limit": self.save_total_limit,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {value!r}.")
+        for name in ("eval_steps", "save_steps", "train_subset", "eval_subset", "early_stopping_patience"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be > 0 when given, got {value!r}.")
+        nonneg = ("weight_decay", "max_grad_norm", "l1_lambda", "l2_lambda", "warmup_ratio", "max_shift", "max_rotation")
+        for name in nonneg:
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)!r}.")
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise ValueError("Give a positive --epochs or --max-steps.")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing!r}.")
+        if not 0.0 <= self.validation_split < 1.0:
+            raise ValueError(f"--validation-split must be in [0, 1), got {self.validation_split!r}.")
+        if not self.warmup_ratio < 1.0:
+            raise ValueError(f"--warmup-ratio must be < 1, got {self.warmup_ratio!r}.")
+        if self.early_stopping_patience is not None and self.validation_split == 0.0:
+            raise ValueError(
+                "--early-stopping-patience needs a validation split to watch: add e.g. --validation-split 0.1 "
+                "(early stopping on the test set would leak it into model selection)."
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+__all__ = ["TrainingArguments", "OPTIMIZERS", "SCHEDULERS", "MIXED_PRECISION", "AUGMENTATIONS", "REPORT_TO"]

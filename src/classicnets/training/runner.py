@@ -1,0 +1,217 @@
+"""From names to a trained, saved model: what ``classicnets train`` does, callable from Python.
+
+``run_training("cnn", "mnist", args, preset="lenet5")`` loads the named dataset, builds the model, trains it
+with the Accelerate loop, evaluates it on the official test split, and writes a standard Hugging Face model
+folder: ``config.json``, ``model.safetensors``, the model's own code, the image processor, a model card
+(``README.md``), ``learning_curves.png``, ``metrics.json`` and ``training_args.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..models.auto import ARCHITECTURES
+from ..models.cnn import CNNConfig, CNNForImageClassification
+from ..models.mlp import MLPConfig, MLPForImageClassification
+from ..utils import atomic_write_text
+from .arguments import TrainingArguments
+from .tasks import ImageClassificationTask
+from .trainer import Trainer
+
+logger = logging.getLogger(__name__)
+
+IMAGE_CLASSIFIERS = {"mlp": MLPForImageClassification, "cnn": CNNForImageClassification}
+PRESETS = {
+    "cnn": {"lenet5": CNNConfig.lenet5, "vgg_style": CNNConfig.vgg_style, "resnet_style": CNNConfig.resnet_style},
+    "mlp": {},
+}
+RUN_FILE = "run.json"
+
+
+def build_config(arch: str, spec, preset: str | None = None, overrides: dict | None = None):
+    """The model config for ``arch`` on a dataset ``spec``: preset defaults, then the dataset's shape and labels,
+    then ``overrides`` (field name -> value)."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}.")
+    overrides = dict(overrides or {})
+    labels = dict(enumerate(spec.label_names))
+    shape = dict(image_size=tuple(spec.image_size), num_channels=spec.num_channels, id2label=labels,
+                 label2id={v: k for k, v in labels.items()})
+    if preset:
+        presets = PRESETS.get(arch, {})
+        if preset not in presets:
+            available = ", ".join(sorted(presets)) or "none"
+            raise ValueError(f"Unknown preset {preset!r} for {arch}; available: {available}.")
+        kwargs = {**shape, **overrides}
+        kwargs.pop("id2label"), kwargs.pop("label2id")
+        config = presets[preset](num_labels=len(labels), **kwargs)
+        config.id2label, config.label2id = labels, shape["label2id"]
+        return config
+    return ARCHITECTURES[arch](**{**shape, **overrides})
+
+
+def _run_signature(arch: str, dataset: str, config) -> dict:
+    return {"architecture": arch, "dataset": dataset, "model_type": config.model_type,
+            "config": json.loads(config.to_json_string(use_diff=False))}
+
+
+def prepare_output_dir(output_dir: str, signature: dict, args: TrainingArguments) -> None:
+    """Refuses to mix runs in one folder, and never deletes files classicnets did not write."""
+    out = Path(output_dir)
+    run_file = out / RUN_FILE
+    existing = json.loads(run_file.read_text()) if run_file.is_file() else None
+    comparable = ("architecture", "dataset", "config")
+    same = existing is not None and all(existing.get(k) == signature.get(k) for k in comparable)
+    if args.resume_from_checkpoint:
+        if existing is None:
+            raise FileNotFoundError(
+                f"--resume-from-checkpoint {args.resume_from_checkpoint}: {out} holds no classicnets run to resume. "
+                f"Start without --resume-from-checkpoint."
+            )
+        if not same:
+            raise ValueError(
+                f"{out} holds a different run ({existing.get('architecture')} on {existing.get('dataset')}, other "
+                f"config); resume it with the same architecture, dataset and model flags, or use another --output-dir."
+            )
+        return
+    if out.exists() and any(out.iterdir()):
+        if existing is None:
+            raise FileExistsError(
+                f"--output-dir {out} is not empty and holds no classicnets run; refusing to write into it (or to "
+                f"delete files classicnets did not write). Choose an empty or new folder."
+            )
+        if not args.overwrite_output_dir:
+            what = "this run" if same else f"a different run ({existing.get('architecture')} on {existing.get('dataset')})"
+            raise FileExistsError(
+                f"--output-dir {out} already holds {what}. Pass --resume-from-checkpoint latest to continue it, "
+                f"--overwrite-output-dir to replace it, or choose another --output-dir."
+            )
+        for child in out.iterdir():  # --overwrite-output-dir: replace the previous classicnets run
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_file, json.dumps(signature, indent=2))
+
+
+def split_train(n: int, validation_split: float, train_subset: int | None, seed: int):
+    """Seeded indices of the training and validation parts of a training set of ``n`` examples."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = int(round(n * validation_split))
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    if train_subset is not None:
+        train_idx = train_idx[:train_subset]
+    return train_idx.sort().values, val_idx.sort().values
+
+
+def export(output_dir: str, model, processor, args: TrainingArguments, metrics: dict, history: list,
+           arch: str, dataset_spec, preset: str | None) -> Path:
+    """Writes the final model folder: every file is built in a temporary folder, then moved into place."""
+    from ..cards import write_model_card
+
+    out = Path(output_dir)
+    tmp = out / ".export.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        pictures = []
+        try:
+            from ..plots import plot_learning_curves
+
+            plot_learning_curves(history, tmp / "learning_curves.png")
+            pictures.append("learning_curves.png")
+        except ImportError:
+            warnings.warn("matplotlib is not installed (pip install 'classicnets[plots]'): no learning-curve plot.")
+        atomic_write_text(tmp / "metrics.json", json.dumps(metrics, indent=2))
+        hyper = {k: v for k, v in args.to_dict().items() if k not in ("output_dir", "extra", "resume_from_checkpoint")}
+        atomic_write_text(tmp / "training_args.json", json.dumps(hyper, indent=2))
+        card_metrics = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
+        name = f"{preset or arch}-{dataset_spec.name}"
+        write_model_card(
+            tmp, family=arch, model_name=name, task="image-classification", dataset_name=dataset_spec.name,
+            dataset_id=dataset_spec.hub_id, dataset_split="test", metrics=card_metrics,
+            hyperparameters={"architecture": arch, "preset": preset, **hyper}, config=model.config.to_dict(),
+            pictures=pictures,
+        )
+        # config.json last: a folder is only loadable once its config is in place.
+        names = sorted(os.listdir(tmp), key=lambda f: f == "config.json")
+        for name_ in names:
+            os.replace(tmp / name_, out / name_)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str | None = None,
+                 config_overrides: dict | None = None, data_source: str = "auto", callbacks=()) -> dict:
+    """Trains ``arch`` on the named image dataset and saves the model folder; returns the final metrics.
+
+    Example:
+        >>> args = TrainingArguments(output_dir="runs/lenet5", num_train_epochs=1)
+        >>> metrics = run_training("cnn", "mnist", args, preset="lenet5")
+        >>> metrics["test_accuracy"] > 0.98
+        True
+    """
+    from ..data import DATASETS, image_tensors, load_dataset, make_image_processor
+
+    if dataset not in DATASETS:
+        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(sorted(DATASETS))}.")
+    if arch not in IMAGE_CLASSIFIERS:
+        raise ValueError(f"Unknown architecture {arch!r}; choose one of {', '.join(sorted(IMAGE_CLASSIFIERS))}.")
+    spec = DATASETS[dataset]
+    config = build_config(arch, spec, preset, config_overrides)
+    signature = _run_signature(arch, dataset, config)
+
+    task = ImageClassificationTask(spec.mean, spec.std, augment=args.augment, max_shift=args.max_shift,
+                                   max_rotation=args.max_rotation)
+    # Build the Trainer (and so the Accelerator) first: output-folder checks run on the main process only.
+    from accelerate.utils import set_seed
+
+    set_seed(args.seed)
+    model = IMAGE_CLASSIFIERS[arch](config)
+    splits = load_dataset(dataset, source=data_source)
+    images, labels = image_tensors(splits["train"])
+    train_idx, val_idx = split_train(len(labels), args.validation_split, args.train_subset, args.seed)
+    test_images, test_labels = image_tensors(splits["test"])
+    if args.eval_subset:
+        test_images, test_labels = test_images[: args.eval_subset], test_labels[: args.eval_subset]
+    train_ds = task.dataset(images[train_idx], labels[train_idx])
+    val_ds = task.dataset(images[val_idx], labels[val_idx]) if len(val_idx) else None
+    test_ds = task.dataset(test_images, test_labels)
+    trainer = Trainer(model, args, task, train_ds, eval_dataset=val_ds or test_ds, test_dataset=test_ds,
+                      callbacks=callbacks)
+    acc = trainer.accelerator
+    error = None
+    if acc.is_main_process:
+        try:
+            prepare_output_dir(args.output_dir, signature, args)
+        except (OSError, ValueError) as err:
+            error = err
+    # Every process must learn about a refusal, or the others would wait forever.
+    flag = torch.tensor([1.0 if error else 0.0], device=acc.device)
+    if acc.reduce(flag, reduction="sum").item() > 0:
+        if error:
+            raise error
+        raise RuntimeError("The main process refused the output folder; see its error.")
+    result = trainer.train()
+    metrics = dict(result.metrics)
+    if val_ds is None:  # periodic evaluation ran on the test split: report it once, as test metrics
+        metrics = {k: v for k, v in metrics.items() if not k.startswith("eval_")}
+    metrics["num_processes"] = acc.num_processes
+    if acc.is_main_process:
+        unwrapped = acc.unwrap_model(trainer.model)
+        unwrapped = getattr(unwrapped, "_orig_mod", unwrapped)  # torch.compile wrapper
+        export(args.output_dir, unwrapped, make_image_processor(spec), args, metrics, result.history, arch, spec,
+               preset)
+    acc.wait_for_everyone()
+    return metrics
+
+
+__all__ = ["build_config", "export", "prepare_output_dir", "run_training", "split_train", "PRESETS"]

@@ -1,0 +1,349 @@
+"""The one Accelerate training loop that serves every task.
+
+The same code runs on one CPU, on several CPU processes (``ACCELERATE_USE_CPU=1 accelerate launch
+--multi_gpu --num_processes 2 ...``) and on GPUs. It seeds everything and uses Accelerate's seedable sampler,
+so a run resumed from a checkpoint sees exactly the batches (and augmentations and dropout masks) an
+uninterrupted run would; it accumulates gradients, clips them, evaluates with ``gather_for_metrics``,
+checkpoints atomically every N updates, stops early on a validation split, and logs to TensorBoard.
+
+Scheduler policy under data parallelism: the learning-rate schedule is defined over optimizer updates and
+stepped by this loop once per update on every process. It is not handed to ``accelerator.prepare`` (which
+would advance it once per process per update), so the same ``--epochs`` give the same schedule shape
+whatever the number of processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.utils import ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .arguments import TrainingArguments
+from .checkpointing import load_checkpoint, resolve_checkpoint, save_checkpoint
+from .regularization import norm_penalty, parameter_groups, penalized_parameters
+from .tasks import collate_batch
+
+logger = logging.getLogger(__name__)
+
+
+class TrainerCallback:
+    """Hooks into the loop. Subclass and override what you need; return nothing."""
+
+    def on_step_end(self, trainer: "Trainer", state: dict) -> None:
+        """Called after every optimizer update (and after any checkpoint written at that update)."""
+
+    def on_evaluate(self, trainer: "Trainer", state: dict, metrics: dict) -> None:
+        """Called after every periodic evaluation."""
+
+
+@dataclass
+class TrainOutput:
+    global_step: int
+    metrics: dict
+    history: list
+
+
+def check_world_size(accelerator: Accelerator) -> None:
+    """Refuses to run when the launcher started processes that do not form one data-parallel group.
+
+    ``accelerate launch --multi_gpu`` on a machine without GPUs (and without ``ACCELERATE_USE_CPU=1``) starts
+    ``WORLD_SIZE`` processes that each believe they are alone: every one would train on the whole data set
+    and write the same files. Compare what the launcher promised with what the Accelerator sees.
+    """
+    expected = int(os.environ.get("WORLD_SIZE", "1"))
+    if expected != accelerator.num_processes:
+        raise RuntimeError(
+            f"The launcher started {expected} processes but each sees a world of {accelerator.num_processes}: they "
+            f"would train as independent duplicates. On CPU, start real data-parallel processes with\n"
+            f"  ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes {expected} -m classicnets train ...\n"
+            f"(`--cpu --num_processes N` runs a single process)."
+        )
+
+
+def build_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.optim.Optimizer:
+    groups = parameter_groups(model, args.weight_decay)
+    if args.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
+                                 eps=args.adam_epsilon)
+    if args.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
+                                eps=args.adam_epsilon)
+    if args.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=args.learning_rate, momentum=args.momentum, nesterov=args.nesterov)
+    return torch.optim.RMSprop(groups, lr=args.learning_rate, momentum=args.momentum, eps=args.adam_epsilon)
+
+
+def build_scheduler(optimizer, args: TrainingArguments, total_updates: int):
+    if args.lr_scheduler_type == "one_cycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=args.learning_rate, total_steps=max(total_updates, 1),
+            pct_start=args.warmup_ratio or 0.3,
+            # Adam's beta1 (or SGD's momentum) cycles inversely to the learning rate, as in Smith & Topin.
+            cycle_momentum=args.optimizer in ("adamw", "adam") or args.momentum > 0,
+        )
+    from transformers import get_scheduler
+
+    return get_scheduler(args.lr_scheduler_type, optimizer, num_warmup_steps=int(args.warmup_ratio * total_updates),
+                         num_training_steps=total_updates)
+
+
+class Trainer:
+    """Trains ``model`` on ``train_dataset`` for ``task`` as ``args`` say.
+
+    Args:
+        model: a classicnets (or any transformers) model whose ``forward(**inputs)`` returns ``loss``/``logits``.
+        args: the hyperparameters.
+        task: turns batches into model inputs, losses and metrics (e.g. ``ImageClassificationTask``).
+        train_dataset: a map-style dataset of tensors (``TensorBatchDataset``).
+        eval_dataset: evaluated every ``eval_steps`` (the validation split when there is one).
+        test_dataset: evaluated once at the end (metrics prefixed ``test_``).
+        callbacks: ``TrainerCallback`` instances.
+
+    Example:
+        >>> trainer = Trainer(model, TrainingArguments(output_dir="runs/x"), task, train_ds, eval_ds)
+        >>> result = trainer.train()
+    """
+
+    def __init__(self, model, args: TrainingArguments, task, train_dataset, eval_dataset=None, test_dataset=None,
+                 callbacks=()):
+        self.model = model
+        self.args = args
+        self.task = task
+        self.train_dataset = train_dataset
+        self.eval_dataset = eval_dataset
+        self.test_dataset = test_dataset
+        self.callbacks = list(callbacks)
+        kwargs = {}
+        if args.report_to == "tensorboard":
+            kwargs["log_with"] = "tensorboard"
+        self.accelerator = Accelerator(
+            gradient_accumulation_steps=args.gradient_accumulation_steps,
+            mixed_precision=args.mixed_precision,
+            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
+            project_config=ProjectConfiguration(project_dir=args.output_dir,
+                                                logging_dir=os.path.join(args.output_dir, "logs")),
+            **kwargs,
+        )
+        check_world_size(self.accelerator)
+        self._check_precision()
+
+    # ------------------------------------------------------------------ set-up
+    def _check_precision(self) -> None:
+        device = self.accelerator.device.type
+        if device == "cpu" and self.args.mixed_precision == "fp16":
+            raise ValueError(
+                "--mixed-precision fp16 needs a GPU: on CPU Accelerate would silently train in fp32. "
+                "Use --mixed-precision no (or bf16, which runs on CPU but is slow without bf16 units)."
+            )
+        if device == "cpu" and self.args.mixed_precision == "bf16":
+            warnings.warn(
+                "bf16 autocast on CPU runs, but on CPUs without bf16 units it is several times slower than fp32; "
+                "use --mixed-precision no unless this CPU has AMX/AVX512-BF16.",
+                stacklevel=2,
+            )
+
+    def _dataloader(self, dataset, train: bool) -> DataLoader:
+        batch_size = self.args.per_device_train_batch_size if train else self.args.per_device_eval_batch_size
+        # An explicit generator makes the seedable sampler's order depend on --seed and the epoch only.
+        generator = torch.Generator().manual_seed(self.args.seed) if train else None
+        return DataLoader(dataset, batch_size=batch_size, shuffle=train, generator=generator,
+                          collate_fn=collate_batch, num_workers=0)
+
+    def log(self, message: str) -> None:
+        if self.accelerator.is_main_process:
+            logger.info(message)
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, dataloader, prefix: str = "eval") -> dict:
+        """Metrics over the whole (unsharded) dataset, gathered from every process without duplicates."""
+        model, task, acc = self.model, self.task, self.accelerator
+        was_training = model.training
+        model.eval()
+        parts = []
+        for batch in dataloader:
+            inputs = task.model_inputs(batch, train=False, generator=None, device=acc.device)
+            with acc.autocast():
+                outputs = model(**inputs)
+            parts.append([t.cpu() for t in acc.gather_for_metrics(task.eval_tensors(outputs, inputs))])
+        model.train(was_training)
+        columns = [torch.cat(col) for col in zip(*parts)]
+        metrics = task.compute_metrics(*columns)
+        return {f"{prefix}_{k}": v for k, v in metrics.items()}
+
+    # ------------------------------------------------------------------ training
+    def train(self) -> TrainOutput:
+        args, acc, task = self.args, self.accelerator, self.task
+        set_seed(args.seed)
+        model = self.model
+        if args.torch_compile:
+            model = torch.compile(model)
+        optimizer = build_optimizer(model, args)
+        train_dl = self._dataloader(self.train_dataset, train=True)
+        eval_dl = self._dataloader(self.eval_dataset, train=False) if self.eval_dataset is not None else None
+        test_dl = self._dataloader(self.test_dataset, train=False) if self.test_dataset is not None else None
+        model, optimizer, train_dl = acc.prepare(model, optimizer, train_dl)
+        eval_dl = acc.prepare(eval_dl) if eval_dl is not None else None
+        test_dl = acc.prepare(test_dl) if test_dl is not None else None
+        self.model = model
+
+        updates_per_epoch = math.ceil(len(train_dl) / args.gradient_accumulation_steps)
+        total_updates = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * updates_per_epoch)
+        scheduler = build_scheduler(optimizer, args, total_updates)
+        # Augmentation draws from its own generator so that its stream is saved with the checkpoint.
+        generator = torch.Generator().manual_seed(args.seed * 1000 + acc.process_index)
+        penalized = penalized_parameters(model) if (args.l1_lambda or args.l2_lambda) else []
+        watch = args.early_stopping_patience is not None
+        ckpt_root = os.path.join(args.output_dir, "checkpoints")
+
+        state = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "history": [], "best_metric": None,
+                 "best_step": None, "bad_evals": 0, "elapsed": 0.0, "stopped_early": False,
+                 "total_updates": total_updates, "num_processes": acc.num_processes}
+        best_state = None
+        if args.resume_from_checkpoint:
+            path = resolve_checkpoint(args.output_dir, args.resume_from_checkpoint)
+            saved, best_state = load_checkpoint(acc, path, model, optimizer, scheduler, generator)
+            if saved.get("num_processes") != acc.num_processes:
+                raise ValueError(
+                    f"Checkpoint {path} was written by {saved.get('num_processes')} process(es) but this run has "
+                    f"{acc.num_processes}; resume with the same number of processes to replay the same batches."
+                )
+            state.update(saved)
+            state["total_updates"] = total_updates
+            self.log(f"Resumed from {path} at update {state['global_step']} (epoch {state['epoch']}, "
+                     f"batch {state['batch_in_epoch']}).")
+
+        if args.report_to == "tensorboard":
+            hparams = {k: v for k, v in args.to_dict().items() if isinstance(v, (int, float, str, bool))}
+            acc.init_trackers("tensorboard", config=hparams)
+
+        def save():
+            save_checkpoint(acc, Path(ckpt_root), state["global_step"], model, optimizer, scheduler, state,
+                            generator, best_state, args.save_total_limit)
+            state["last_saved_step"] = state["global_step"]
+
+        def periodic_eval():
+            nonlocal best_state
+            if eval_dl is None:
+                return
+            metrics = self.evaluate(eval_dl, "eval")
+            record = {"step": state["global_step"], "epoch": round(state["epoch"] + state["batch_in_epoch"] / max(
+                len(train_dl), 1), 4), **metrics, "elapsed": round(state["elapsed"] + time.perf_counter() - t0, 3)}
+            state["history"].append(record)
+            if args.report_to == "tensorboard":
+                acc.log(metrics, step=state["global_step"])
+            if watch:
+                key = args.metric_for_best_model
+                value, best = metrics[key], state["best_metric"]
+                better = best is None or (value > best if key.endswith("accuracy") else value < best)
+                if better:
+                    state.update(best_metric=value, best_step=state["global_step"], bad_evals=0)
+                    best_state = {k: v.detach().cpu().clone() for k, v in acc.unwrap_model(model).state_dict().items()}
+                else:
+                    state["bad_evals"] += 1
+                    if state["bad_evals"] >= args.early_stopping_patience:
+                        state["stopped_early"] = True
+            for cb in self.callbacks:
+                cb.on_evaluate(self, state, metrics)
+
+        progress = tqdm(total=total_updates, initial=state["global_step"], desc="train", dynamic_ncols=True,
+                        disable=args.disable_tqdm or not acc.is_local_main_process)
+        model.train()
+        t0 = time.perf_counter()
+        running_loss, running_count = torch.zeros((), device=acc.device), 0
+        done = state["global_step"] >= total_updates or state["stopped_early"]
+        while not done:
+            train_dl.set_epoch(state["epoch"])
+            skip = state["batch_in_epoch"]
+            dataloader = acc.skip_first_batches(train_dl, skip) if skip else train_dl
+            for batch in dataloader:
+                inputs = task.model_inputs(batch, train=True, generator=generator, device=acc.device)
+                with acc.accumulate(model):
+                    outputs = model(**inputs)
+                    loss = task.loss(outputs, inputs, args.label_smoothing)
+                    penalty = norm_penalty(penalized, args.l1_lambda, args.l2_lambda)
+                    total = loss + penalty if penalty is not None else loss
+                    acc.backward(total)
+                    if acc.sync_gradients and args.max_grad_norm > 0:
+                        acc.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                state["batch_in_epoch"] += 1
+                running_loss += loss.detach()
+                running_count += 1
+                if not acc.sync_gradients:
+                    continue
+                scheduler.step()
+                state["global_step"] += 1
+                progress.update(1)
+                step = state["global_step"]
+                if step % args.logging_steps == 0 or step == total_updates:
+                    mean_loss = acc.reduce(running_loss / running_count, reduction="mean").item()
+                    lr = scheduler.get_last_lr()[0]
+                    state["history"].append({
+                        "step": step, "epoch": round(state["epoch"] + state["batch_in_epoch"] / len(train_dl), 4),
+                        "train_loss": mean_loss, "learning_rate": lr,
+                        "elapsed": round(state["elapsed"] + time.perf_counter() - t0, 3)})
+                    progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
+                    if args.report_to == "tensorboard":
+                        acc.log({"train_loss": mean_loss, "learning_rate": lr}, step=step)
+                    running_loss.zero_()
+                    running_count = 0
+                if args.eval_steps and step % args.eval_steps == 0:
+                    periodic_eval()
+                if args.save_steps and step % args.save_steps == 0:
+                    state["elapsed"] += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    save()
+                for cb in self.callbacks:
+                    cb.on_step_end(self, state)
+                if step >= total_updates or state["stopped_early"]:
+                    done = True
+                    break
+            else:  # the epoch ran to its end
+                state["epoch"] += 1
+                state["batch_in_epoch"] = 0
+                if not args.eval_steps:
+                    periodic_eval()
+                    done = done or state["stopped_early"]
+                if not args.save_steps and not done:
+                    state["elapsed"] += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    save()
+            if state["global_step"] >= total_updates:
+                done = True
+        progress.close()
+        state["elapsed"] += time.perf_counter() - t0
+        state["finished"] = True
+        if state.get("last_saved_step") != state["global_step"]:
+            save()
+
+        if watch and best_state is not None:
+            acc.unwrap_model(model).load_state_dict(best_state)
+            self.log(f"Restored the best weights (update {state['best_step']}, "
+                     f"{args.metric_for_best_model}={state['best_metric']:.4f}).")
+        metrics = {"train_runtime": round(state["elapsed"], 3), "global_step": state["global_step"],
+                   "epoch": round(state["epoch"] + state["batch_in_epoch"] / len(train_dl), 4),
+                   "stopped_early": state["stopped_early"]}
+        if eval_dl is not None:
+            metrics.update(self.evaluate(eval_dl, "eval"))
+        if test_dl is not None:
+            metrics.update(self.evaluate(test_dl, "test"))
+        if args.report_to == "tensorboard":
+            acc.log({k: v for k, v in metrics.items() if isinstance(v, float)}, step=state["global_step"])
+            acc.end_training()
+        self.state = state
+        return TrainOutput(global_step=state["global_step"], metrics=metrics, history=state["history"])
+
+
+__all__ = ["Trainer", "TrainerCallback", "TrainOutput", "build_optimizer", "build_scheduler", "check_world_size"]
