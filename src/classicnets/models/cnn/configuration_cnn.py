@@ -174,11 +174,13 @@ class CNNConfig(PretrainedConfig):
                 f"normalization={self.normalization!r} is not supported; choose one of {', '.join(CNN_NORMALIZATIONS)}."
             )
         if self.normalization == "group":
+            if not isinstance(self.num_groups, int) or self.num_groups <= 0:
+                raise ValueError(f"num_groups must be a positive int for normalization='group', got {self.num_groups!r}.")
             bad = [c for c in self.hidden_sizes if c % self.num_groups]
-            if self.num_groups <= 0 or bad:
+            if bad:
                 raise ValueError(
-                    f"num_groups={self.num_groups} must be positive and divide every stage width; "
-                    f"{bad or self.hidden_sizes} are not divisible. Pick num_groups dividing all hidden_sizes."
+                    f"num_groups={self.num_groups} must divide every stage width; {bad} are not divisible. "
+                    f"Pick num_groups dividing all hidden_sizes={self.hidden_sizes}."
                 )
         if self.residual:
             bad = [i for i, (k, p) in enumerate(zip(self.kernel_sizes, self.paddings)) if k % 2 == 0 or p != k // 2]
