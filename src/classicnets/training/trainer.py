@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate import Accelerator, DataLoaderConfiguration, PartialState
 from accelerate.utils import ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -53,7 +53,7 @@ class TrainOutput:
     history: list
 
 
-def check_world_size(accelerator: Accelerator) -> None:
+def check_world_size(accelerator: Accelerator | PartialState) -> None:
     """Refuses to run when the launcher started processes that do not form one data-parallel group.
 
     ``accelerate launch --multi_gpu`` on a machine without GPUs (and without ``ACCELERATE_USE_CPU=1``) starts
@@ -123,6 +123,9 @@ class Trainer:
         self.eval_dataset = eval_dataset
         self.test_dataset = test_dataset
         self.callbacks = list(callbacks)
+        # Refuse before building the Accelerator: its state is process-wide and cannot be rebuilt.
+        check_world_size(PartialState())
+        self._check_precision(PartialState().device.type)
         kwargs = {}
         if args.report_to == "tensorboard":
             kwargs["log_with"] = "tensorboard"
@@ -134,12 +137,9 @@ class Trainer:
                                                 logging_dir=os.path.join(args.output_dir, "logs")),
             **kwargs,
         )
-        check_world_size(self.accelerator)
-        self._check_precision()
 
     # ------------------------------------------------------------------ set-up
-    def _check_precision(self) -> None:
-        device = self.accelerator.device.type
+    def _check_precision(self, device: str) -> None:
         if device == "cpu" and self.args.mixed_precision == "fp16":
             raise ValueError(
                 "--mixed-precision fp16 needs a GPU: on CPU Accelerate would silently train in fp32. "

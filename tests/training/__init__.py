@@ -1,0 +1,1 @@
+"""Training loop, regularization, checkpoints and the CLI."""
