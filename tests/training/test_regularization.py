@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from classicnets import MLPConfig, MLPForImageClassification
 from classicnets.training import ImageClassificationTask, TrainingArguments, norm_penalty, parameter_groups
 from classicnets.training.regularization import penalized_parameters
-from classicnets.training.tasks import affine_images, random_affine
+from classicnets.training.tasks import affine_images, random_affine, shift_images
 
 
 def tiny_mlp(**kw):
@@ -91,6 +91,17 @@ def test_affine_images_shift_and_rotation_match_roll_and_rot90():
     torch.testing.assert_close(y[1], x[1])
     rotated = affine_images(x, torch.zeros(2, 2), torch.full((2,), math.pi / 2))
     torch.testing.assert_close(rotated, torch.rot90(x, 1, (2, 3)), atol=1e-5, rtol=0)
+
+
+def test_shift_images_equals_resampling_at_integer_shifts():
+    """The fast gather path and bilinear resampling agree exactly on whole-pixel shifts, per channel."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(64, 3, 7, 9, generator=g)
+    shifts = torch.randint(-3, 4, (64, 2), generator=g)
+    torch.testing.assert_close(shift_images(x, shifts), affine_images(x, shifts, torch.zeros(64)), rtol=0, atol=1e-6)
+    # Shifted by the whole width: only background is left.
+    assert torch.equal(shift_images(x[:1], torch.tensor([[9, 0]])), torch.zeros_like(x[:1]))
+    assert torch.equal(shift_images(x, torch.zeros(64, 2, dtype=torch.long)), x)
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,26 @@ def affine_images(images: torch.Tensor, shifts: torch.Tensor, angles: torch.Tens
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def shift_images(images: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Translates each image by whole pixels: ``out[y, x] = in[y - dy, x - dx]`` for ``shifts[i] = (dx, dy)``,
+    0 (the background) where that falls outside. Exact (a copy of pixel values, no interpolation) and one
+    ``gather`` for the whole batch, so it costs a small fraction of a LeNet-5 step.
+
+    Equal to ``affine_images(images, shifts, zeros)`` for integer shifts, only several times faster.
+    """
+    n, channels, height, width = images.shape
+    pad = int(shifts.abs().max().item()) if shifts.numel() else 0
+    if pad == 0:
+        return images.clone()
+    padded = F.pad(images, (pad, pad, pad, pad))  # (batch, C, H + 2p, W + 2p)
+    shifts = shifts.to(images.device)
+    rows = torch.arange(height, device=images.device) - shifts[:, 1:2] + pad  # (batch, H)
+    cols = torch.arange(width, device=images.device) - shifts[:, 0:1] + pad  # (batch, W)
+    index = (rows[:, :, None] * (width + 2 * pad) + cols[:, None, :]).view(n, 1, height * width)
+    out = padded.flatten(2).gather(2, index.expand(n, channels, height * width))
+    return out.view(n, channels, height, width)
+
+
 def random_affine(
     images: torch.Tensor, max_shift: int, max_rotation: float, generator: torch.Generator
 ) -> torch.Tensor:
@@ -66,10 +86,13 @@ def random_affine(
 
     Simard et al. (2003) showed small distortions of MNIST digits act as a strong regulariser; LeCun et al.
     (1998) cut LeNet-5's error from 0.95% to 0.8% with them. ``images`` are (batch, C, H, W) floats in [0, 1].
-    Integer shifts land exactly on the pixel grid, so a pure shift copies pixel values without blurring.
+    Integer shifts land exactly on the pixel grid, so a pure shift copies pixel values without blurring; it
+    takes the exact, fast :func:`shift_images` path, and only rotations go through bilinear resampling.
     """
     n = images.shape[0]
     shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=generator)
+    if max_rotation == 0:
+        return shift_images(images, shifts)
     angles = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(max_rotation)
     return affine_images(images, shifts, angles)
 
@@ -114,4 +137,11 @@ class ImageClassificationTask:
         return {"accuracy": (predictions == labels).double().mean().item(), "loss": losses.double().mean().item()}
 
 
-__all__ = ["ImageClassificationTask", "TensorBatchDataset", "affine_images", "collate_batch", "random_affine"]
+__all__ = [
+    "ImageClassificationTask",
+    "TensorBatchDataset",
+    "affine_images",
+    "collate_batch",
+    "random_affine",
+    "shift_images",
+]
