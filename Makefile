@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 RUN    ?= runs/lenet5-mnist
+NPROC  := $(shell nproc)
 
 .PHONY: venv data demo test test-fast bench examples clean
 
@@ -22,7 +23,7 @@ data: venv
 # The main job: LeNet-5 on the full MNIST training set under Accelerate, then a fresh process loads the
 # checkpoint with transformers.AutoModelForImageClassification and prints its test accuracy.
 demo: data
-	$(VENV)/bin/accelerate launch --num_processes 1 -m classicnets train cnn --preset lenet5 --dataset mnist \
+	$(VENV)/bin/accelerate launch --num_processes 1 --num_cpu_threads_per_process $(NPROC) -m classicnets train cnn --preset lenet5 --dataset mnist \
 		--output-dir $(RUN) --overwrite-output-dir --epochs 8 --learning-rate 3e-3 --lr-scheduler one_cycle \
 		--augment shift --per-device-train-batch-size 128 --seed 0
 	$(PY) -m classicnets evaluate $(RUN) --dataset mnist --split test

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "--num_processes 2 -m classicnets train ...`.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    t.add_argument("arch", choices=ARCHS, help="architecture family")
+    t.add_argument("arch", choices=ARCHS, help="architecture family: mlp (multilayer perceptron) or cnn (LeNet/VGG/ResNet-style)")
     g = t.add_argument_group("data and model")
     _add(g, "--dataset", required=True, choices=DATASET_NAMES, help="named dataset (see `classicnets data list`)")
     _add(g, "--data-source", default="auto", choices=("auto", "offline", "hub"),
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
          help="activation: sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus")
     _add(g, "--normalization", default=None, help="none, batch, layer (and group for cnn)")
     _add(g, "--hidden-dropout-prob", type=float, default=None, help="dropout after hidden layers")
-    _add(g, "--pooling", default=None, help="cnn: max, avg or none")
+    _add(g, "--pooling", default=None, help="cnn: pooling after each stage: max, avg or none")
     _add(g, "--config-overrides", default=None,
          help='any config field, e.g. "fc_hidden_sizes=[120,84],residual=true"')
     g = t.add_argument_group("optimisation")
@@ -86,20 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--overwrite-output-dir", action="store_true", help="replace a previous classicnets run in --output-dir")
     _add(g, "--seed", type=int, default=42, help="seed for initialisation, data order, dropout, augmentation")
     g.add_argument("--epochs", "--num-train-epochs", "--num_train_epochs", type=float, default=3.0,
-                   dest="num_train_epochs", help="passes over the training set")
+                   dest="num_train_epochs", help="passes over the training set (ignored when --max-steps > 0)")
     _add(g, "--max-steps", type=int, default=-1, help="optimizer updates; overrides --epochs when > 0")
     _add(g, "--per-device-train-batch-size", type=int, default=128, help="examples per process and step")
     g.add_argument("--learning-rate", "--learning_rate", "--lr", type=float, default=1e-3, help="peak learning rate")
-    _add(g, "--optimizer", default="adamw", choices=OPTIMIZERS, help="optimizer")
+    _add(g, "--optimizer", default="adamw", choices=OPTIMIZERS,
+         help="adamw (decoupled weight decay), adam, sgd (with --momentum/--nesterov) or rmsprop")
     _add(g, "--weight-decay", type=float, default=0.0,
          help="decoupled weight decay (adamw) or L2 weight decay (others); biases and norms are not decayed")
-    _add(g, "--momentum", type=float, default=0.9, help="sgd/rmsprop momentum")
-    _add(g, "--nesterov", action="store_true", help="Nesterov momentum for sgd")
+    _add(g, "--momentum", type=float, default=0.9, help="momentum of sgd and rmsprop")
+    _add(g, "--nesterov", action="store_true", help="use Nesterov momentum with --optimizer sgd")
     g.add_argument("--lr-scheduler-type", "--lr_scheduler_type", "--lr-scheduler", "--scheduler", default="linear",
-                   choices=SCHEDULERS, dest="lr_scheduler_type", help="learning-rate schedule")
+                   choices=SCHEDULERS, dest="lr_scheduler_type", help="learning-rate schedule over the optimizer updates")
     _add(g, "--warmup-ratio", type=float, default=0.0, help="fraction of updates for warm-up")
     _add(g, "--gradient-accumulation-steps", type=int, default=1, help="batches per optimizer update")
-    _add(g, "--max-grad-norm", type=float, default=0.0, help="clip the gradient norm (0: off)")
+    _add(g, "--max-grad-norm", type=float, default=0.0, help="clip the global gradient norm to this value (0: off)")
     _add(g, "--mixed-precision", default="no", choices=MIXED_PRECISION,
          help="fp16 needs a GPU; bf16 on CPU is slow and warned")
     _add(g, "--torch-compile", action="store_true", help="compile the model (opt-in; slower for LeNet on CPU)")
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--report-to", default="none", choices=REPORT_TO, help="tensorboard logs under OUTPUT_DIR/logs")
     _add(g, "--train-subset", type=int, default=None, help="train on N examples only (quick runs)")
     _add(g, "--eval-subset", type=int, default=None, help="evaluate on the first N test examples only")
-    _add(g, "--disable-tqdm", action="store_true", help="no progress bar")
+    _add(g, "--disable-tqdm", action="store_true", help="hide the progress bar (e.g. in CI logs)")
 
     # ------------------------------------------------------------------ evaluate
     e = sub.add_parser(
@@ -134,9 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     e.add_argument("model_dir", help="a folder written by `classicnets train` or save_pretrained")
-    _add(e, "--dataset", required=True, choices=DATASET_NAMES, help="named dataset")
-    _add(e, "--split", default="test", choices=("train", "test"), help="dataset split")
-    _add(e, "--batch-size", type=int, default=1000, help="evaluation batch size")
+    _add(e, "--dataset", required=True, choices=DATASET_NAMES, help="named dataset to evaluate on (the one it was trained for)")
+    _add(e, "--split", default="test", choices=("train", "test"), help="dataset split to evaluate on")
+    _add(e, "--batch-size", type=int, default=1000, help="examples per forward pass (memory, not results)")
     _add(e, "--data-source", default="auto", choices=("auto", "offline", "hub"), help="where the data comes from")
     _add(e, "--trust-remote-code", action="store_true",
          help="allow the folder's own model code to run (only needed without classicnets installed)")
@@ -146,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="{list,prepare}")
     dsub.add_parser("list", help="list the named datasets and their sources")
     p = dsub.add_parser("prepare", help="fetch (pinned, hash-checked) and cache datasets; a no-op once cached")
-    p.add_argument("names", nargs="+", choices=DATASET_NAMES, help="dataset names")
+    p.add_argument("names", nargs="+", choices=DATASET_NAMES, help="names of the datasets to fetch and convert")
     return parser
 
 
@@ -198,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "huggingface_hub", "datasets", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # One progress bar (training) is enough: hide transformers' "Loading weights" / "Writing model shards" bars.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     try:
         return {"train": _train, "evaluate": _evaluate, "data": _data}[ns.command](ns)
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:

@@ -47,6 +47,14 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
             f"{folder} predicts {model.config.num_labels} classes but {dataset} has {len(spec.label_names)}; "
             f"evaluate it on the dataset it was trained for."
         )
+    image_size = getattr(model.config, "image_size", None)
+    shape = (getattr(model.config, "num_channels", spec.num_channels), *(image_size or spec.image_size))
+    if shape != (spec.num_channels, *spec.image_size):
+        raise ValueError(
+            f"{folder} reads {shape[0]}x{shape[1]}x{shape[2]} images but {dataset} has "
+            f"{spec.num_channels}x{spec.image_size[0]}x{spec.image_size[1]}; evaluate it on the dataset it was "
+            f"trained for."
+        )
     mean, std = _normalisation(folder, spec)
     task = ImageClassificationTask(mean, std)
     images, labels = image_tensors(load_dataset(dataset, source=data_source)[split])

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, PartialState
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import ProjectConfiguration, parse_flag_from_env, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -123,9 +123,12 @@ class Trainer:
         self.eval_dataset = eval_dataset
         self.test_dataset = test_dataset
         self.callbacks = list(callbacks)
-        # Refuse before building the Accelerator: its state is process-wide and cannot be rebuilt.
-        check_world_size(PartialState())
-        self._check_precision(PartialState().device.type)
+        # Refuse before building the Accelerator: its state is process-wide and cannot be rebuilt. The first
+        # PartialState fixes that state for the process, so it must honour ACCELERATE_USE_CPU exactly as the
+        # Accelerator would (PartialState alone ignores it and a CPU "multi-GPU" launch would fall apart).
+        state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+        check_world_size(state)
+        self._check_precision(state.device.type)
         kwargs = {}
         if args.report_to == "tensorboard":
             kwargs["log_with"] = "tensorboard"
@@ -137,8 +140,26 @@ class Trainer:
                                                 logging_dir=os.path.join(args.output_dir, "logs")),
             **kwargs,
         )
+        self._check_cpu_threads()
 
     # ------------------------------------------------------------------ set-up
+    def _check_cpu_threads(self) -> None:
+        """Warns when CPU training leaves cores idle.
+
+        ``accelerate launch`` exports ``OMP_NUM_THREADS=1`` unless it is given ``--num_cpu_threads_per_process``
+        (or ``--cpu``), so a one-process run on a 2-core machine silently trains on one core, ~1.5x slower.
+        """
+        if self.accelerator.device.type != "cpu":
+            return
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads, processes = torch.get_num_threads(), self.accelerator.num_processes
+        if threads * processes < cores and self.accelerator.is_main_process:
+            logger.warning(
+                "Training uses %d thread(s) in each of %d process(es) on a machine with %d cores. `accelerate launch` "
+                "sets OMP_NUM_THREADS=1 unless told otherwise: add `--num_cpu_threads_per_process %d` to it (or set "
+                "OMP_NUM_THREADS) to use every core.", threads, processes, cores, max(cores // processes, 1),
+            )
+
     def _check_precision(self, device: str) -> None:
         if device == "cpu" and self.args.mixed_precision == "fp16":
             raise ValueError(
