@@ -128,6 +128,38 @@ def test_early_stopping_stops_and_restores_the_best_weights(digits, tmp_path):
     assert out.metrics["eval_loss"] == pytest.approx(best["eval_loss"], rel=1e-9)
 
 
+def test_final_weights_are_evaluated_and_recorded(digits, tmp_path):
+    # 1347 examples / 32 = 43 batches: the run ends on the last batch of epoch 2, where the loop stops before its
+    # epoch-end hook. The final weights must still be evaluated, and that evaluation is the one reported.
+    trainer, _ = digits_trainer(digits, tmp_path, augment="none", num_train_epochs=2)
+    out = trainer.train()
+    evals = [h for h in out.history if "eval_accuracy" in h]
+    assert [h["step"] for h in evals] == [43, 86]
+    assert evals[-1]["eval_accuracy"] == out.metrics["eval_accuracy"]
+    saved = json.loads((tmp_path / "checkpoints" / "checkpoint-86" / "trainer_state.json").read_text())
+    assert [h["step"] for h in saved["history"] if "eval_accuracy" in h] == [43, 86]
+
+
+class StopAt(TrainerCallback):
+    def __init__(self, accuracy):
+        self.accuracy = accuracy
+
+    def on_evaluate(self, trainer, state, metrics):
+        if metrics["eval_accuracy"] >= self.accuracy:
+            trainer.should_training_stop = True
+
+
+def test_a_callback_can_end_training(digits, tmp_path):
+    # Stop at the first evaluation that reaches 90%: a 64-unit MLP gets there within a few epochs of 20.
+    trainer, _ = digits_trainer(digits, tmp_path, augment="none", num_train_epochs=20, callbacks=[StopAt(0.9)])
+    out = trainer.train()
+    evals = [h for h in out.history if "eval_accuracy" in h]
+    assert evals[-1]["eval_accuracy"] >= 0.9 > max(h["eval_accuracy"] for h in evals[:-1])
+    assert out.global_step == evals[-1]["step"] < 20 * 43
+    assert out.metrics["stopped_early"] is False  # not early stopping: nothing is restored
+    assert (tmp_path / "checkpoints" / f"checkpoint-{out.global_step}").is_dir()
+
+
 def test_fp16_on_cpu_is_refused(digits, tmp_path):
     with pytest.raises(ValueError, match="fp16 needs a GPU"):
         digits_trainer(digits, tmp_path, mixed_precision="fp16")

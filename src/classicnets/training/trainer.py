@@ -37,7 +37,11 @@ logger = logging.getLogger(__name__)
 
 
 class TrainerCallback:
-    """Hooks into the loop. Subclass and override what you need; return nothing."""
+    """Hooks into the loop. Subclass and override what you need; return nothing.
+
+    A callback ends training cleanly (final evaluation, checkpoint and export still run) by setting
+    ``trainer.should_training_stop = True``, as transformers' ``TrainerControl.should_training_stop`` does.
+    """
 
     def on_step_end(self, trainer: "Trainer", state: dict) -> None:
         """Called after every optimizer update (and after any checkpoint written at that update)."""
@@ -123,6 +127,7 @@ class Trainer:
         self.eval_dataset = eval_dataset
         self.test_dataset = test_dataset
         self.callbacks = list(callbacks)
+        self.should_training_stop = False
         # Refuse before building the Accelerator: its state is process-wide and cannot be rebuilt. The first
         # PartialState fixes that state for the process, so it must honour ACCELERATE_USE_CPU exactly as the
         # Accelerator would (PartialState alone ignores it and a CPU "multi-GPU" launch would fall apart).
@@ -258,6 +263,7 @@ class Trainer:
             if eval_dl is None:
                 return
             metrics = self.evaluate(eval_dl, "eval")
+            state["last_eval_step"] = state["global_step"]
             record = {"step": state["global_step"], "epoch": round(state["epoch"] + state["batch_in_epoch"] / max(
                 len(train_dl), 1), 4), **metrics, "elapsed": round(state["elapsed"] + time.perf_counter() - t0, 3)}
             state["history"].append(record)
@@ -282,7 +288,12 @@ class Trainer:
         model.train()
         t0 = time.perf_counter()
         running_loss, running_count = torch.zeros((), device=acc.device), 0
-        done = state["global_step"] >= total_updates or state["stopped_early"]
+        self.should_training_stop = False
+
+        def stop_requested() -> bool:
+            return state["stopped_early"] or self.should_training_stop
+
+        done = state["global_step"] >= total_updates or stop_requested()
         while not done:
             train_dl.set_epoch(state["epoch"])
             skip = state["batch_in_epoch"]
@@ -328,7 +339,7 @@ class Trainer:
                     save()
                 for cb in self.callbacks:
                     cb.on_step_end(self, state)
-                if step >= total_updates or state["stopped_early"]:
+                if step >= total_updates or stop_requested():
                     done = True
                     break
             else:  # the epoch ran to its end
@@ -336,7 +347,7 @@ class Trainer:
                 state["batch_in_epoch"] = 0
                 if not args.eval_steps:
                     periodic_eval()
-                    done = done or state["stopped_early"]
+                    done = done or stop_requested()
                 if not args.save_steps and not done:
                     state["elapsed"] += time.perf_counter() - t0
                     t0 = time.perf_counter()
@@ -344,6 +355,10 @@ class Trainer:
             if state["global_step"] >= total_updates:
                 done = True
         progress.close()
+        # The last update can end the loop before its epoch-end evaluation: evaluate the final weights too, so
+        # that the history (and early stopping's choice of the best weights) includes them.
+        if eval_dl is not None and not state["stopped_early"] and state.get("last_eval_step") != state["global_step"]:
+            periodic_eval()
         state["elapsed"] += time.perf_counter() - t0
         state["finished"] = True
         if state.get("last_saved_step") != state["global_step"]:
