@@ -67,6 +67,12 @@ def test_train_saves_a_complete_model_folder(trained_run):
         "run.json", "checkpoints",
     } <= files, files
     assert not [f for f in files if f.startswith(".")], files  # no temporary export folder left behind
+    # A model folder is for sharing: every file gets what a plain open() would give it (0o644 under umask 022),
+    # not the owner-only mode of temporary files.
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in out.iterdir() if p.is_file()}
+    assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == metrics
     # 64 hidden units, 15 epochs on 1,347 digits: ~97% of the 450 test digits (a linear model gets ~95%).
@@ -93,6 +99,7 @@ def test_console_script_evaluates_in_a_fresh_process(trained_run):
     assert result["model_class"] == "MLPForImageClassification" and result["num_examples"] == 450
     assert result["accuracy"] == metrics["test_accuracy"]
     assert result["loss"] == pytest.approx(metrics["test_loss"], rel=1e-6)
+    assert result["accuracy_at_training"] == metrics["test_accuracy"] and result["matches_training"] is True
 
 
 def test_every_flag_is_explained():

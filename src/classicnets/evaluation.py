@@ -65,8 +65,30 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
         inputs = task.model_inputs(batch, train=False, generator=None, device=model.device)
         parts.append(task.eval_tensors(model(**inputs), inputs))
     metrics = task.compute_metrics(*[torch.cat(c) for c in zip(*parts)])
-    return {"model": str(folder), "model_class": type(model).__name__, "dataset": dataset, "split": split,
-            "num_examples": len(labels), **metrics}
+    result = {"model": str(folder), "model_class": type(model).__name__, "dataset": dataset, "split": split,
+              "num_examples": len(labels), **metrics}
+    recorded = recorded_accuracy(folder, dataset, split)
+    if recorded is not None:
+        # The accuracy `classicnets train` measured on the same split at the end of training, in its process.
+        result["accuracy_at_training"] = recorded
+        result["matches_training"] = recorded == metrics["accuracy"]
+    return result
 
 
-__all__ = ["evaluate_folder"]
+def recorded_accuracy(folder: str | Path, dataset: str, split: str) -> float | None:
+    """The ``<split>_accuracy`` that training wrote to ``folder/metrics.json``, when that run measured it on the
+    whole ``split`` of ``dataset`` (not on an ``--eval-subset``); ``None`` otherwise."""
+    folder = Path(folder)
+    try:
+        run = json.loads((folder / "run.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text())
+        training_args = json.loads((folder / "training_args.json").read_text())
+    except (OSError, ValueError):
+        return None
+    value = metrics.get(f"{split}_accuracy")
+    if run.get("dataset") != dataset or training_args.get("eval_subset") is not None or not isinstance(value, float):
+        return None
+    return value
+
+
+__all__ = ["evaluate_folder", "recorded_accuracy"]

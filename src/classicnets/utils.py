@@ -21,12 +21,33 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+def default_file_mode() -> int:
+    """The mode ``open(path, "w")`` would give a new file: ``0o666`` minus the process umask.
+
+    ``tempfile.mkstemp`` (and safetensors, which writes through a temporary file) create files readable by
+    their owner only; a model folder meant for sharing should get the permissions any other file gets.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def share_files(folder: str | os.PathLike) -> None:
+    """Gives every file directly in ``folder`` the default permissions (see :func:`default_file_mode`)."""
+    mode = default_file_mode()
+    for child in Path(folder).iterdir():
+        if child.is_file():
+            os.chmod(child, mode)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Writes ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename)."""
+    """Writes ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename); the file gets
+    the permissions a plain ``open(path, "w")`` would give it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -71,4 +92,4 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False):
         raise
 
 
-__all__ = ["atomic_directory", "atomic_write_bytes", "atomic_write_text", "cache_dir"]
+__all__ = ["atomic_directory", "atomic_write_bytes", "atomic_write_text", "cache_dir", "default_file_mode", "share_files"]

@@ -20,7 +20,7 @@ import torch
 from ..models.auto import ARCHITECTURES
 from ..models.cnn import CNNConfig, CNNForImageClassification
 from ..models.mlp import MLPConfig, MLPForImageClassification
-from ..utils import atomic_write_text
+from ..utils import atomic_write_text, share_files
 from .arguments import TrainingArguments
 from .tasks import ImageClassificationTask
 from .trainer import Trainer
@@ -109,6 +109,38 @@ def split_train(n: int, validation_split: float, train_subset: int | None, seed:
     return train_idx.sort().values, val_idx.sort().values
 
 
+# Flags that change how a run is operated (logs, checkpoints, progress bar), not what it learns.
+_OPERATIONAL = ("output_dir", "extra", "resume_from_checkpoint", "overwrite_output_dir", "disable_tqdm",
+                "logging_steps", "save_steps", "save_total_limit", "report_to", "per_device_eval_batch_size")
+
+
+def card_hyperparameters(args: TrainingArguments, num_processes: int = 1) -> dict:
+    """The hyperparameters a reader needs to reproduce the run, for the model card's table.
+
+    ``training_args.json`` keeps every argument; the card leaves out operational flags and settings that the
+    chosen optimizer, schedule or augmentation ignores, and adds the effective batch size.
+    """
+    hyper = {k: v for k, v in args.to_dict().items() if k not in _OPERATIONAL}
+    unused = {"adamw": ("momentum", "nesterov"), "adam": ("momentum", "nesterov"),
+              "sgd": ("adam_beta1", "adam_beta2", "adam_epsilon"), "rmsprop": ("adam_beta1", "adam_beta2", "nesterov")}
+    for name in unused[args.optimizer]:
+        hyper.pop(name)
+    if args.augment == "none":
+        hyper.pop("max_shift"), hyper.pop("max_rotation")
+    elif args.augment == "shift":
+        hyper.pop("max_rotation")
+    if args.max_steps > 0:
+        hyper.pop("num_train_epochs")
+    else:
+        hyper.pop("max_steps")
+    if args.early_stopping_patience is None:
+        hyper.pop("early_stopping_patience"), hyper.pop("metric_for_best_model")
+    hyper = {k: v for k, v in hyper.items() if v is not None}
+    hyper["num_processes"] = num_processes
+    hyper["total_train_batch_size"] = args.per_device_train_batch_size * args.gradient_accumulation_steps * num_processes
+    return hyper
+
+
 def export(output_dir: str, model, processor, args: TrainingArguments, metrics: dict, history: list,
            arch: str, dataset_spec, preset: str | None) -> Path:
     """Writes the final model folder: every file is built in a temporary folder, then moved into place."""
@@ -132,14 +164,17 @@ def export(output_dir: str, model, processor, args: TrainingArguments, metrics: 
         atomic_write_text(tmp / "metrics.json", json.dumps(metrics, indent=2))
         hyper = {k: v for k, v in args.to_dict().items() if k not in ("output_dir", "extra", "resume_from_checkpoint")}
         atomic_write_text(tmp / "training_args.json", json.dumps(hyper, indent=2))
+        num_processes = metrics.get("num_processes", 1)
         card_metrics = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
         name = f"{preset or arch}-{dataset_spec.name}"
         write_model_card(
             tmp, family=arch, model_name=name, task="image-classification", dataset_name=dataset_spec.name,
             dataset_id=dataset_spec.hub_id, dataset_split="test", metrics=card_metrics,
-            hyperparameters={"architecture": arch, "preset": preset, **hyper}, config=model.config.to_dict(),
+            hyperparameters={"architecture": arch, "preset": preset, **card_hyperparameters(args, num_processes)},
+            config=model.config.to_dict(),
             pictures=pictures,
         )
+        share_files(tmp)  # safetensors writes owner-only files; a model folder is meant to be shared
         # config.json last: a folder is only loadable once its config is in place.
         names = sorted(os.listdir(tmp), key=lambda f: f == "config.json")
         for name_ in names:
@@ -214,4 +249,4 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
     return metrics
 
 
-__all__ = ["build_config", "export", "prepare_output_dir", "run_training", "split_train", "PRESETS"]
+__all__ = ["build_config", "card_hyperparameters", "export", "prepare_output_dir", "run_training", "split_train", "PRESETS"]
