@@ -103,6 +103,13 @@ class MLPPreTrainedModel(PreTrainedModel):
         init_affine_(module, act, self.config.initializer_range)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
+        if next(self.parameters(), None) is None:
+            # transformers cannot save a module without tensors (it reads the dtype off the first parameter).
+            raise ValueError(
+                f"This {type(self).__name__} has no parameters (hidden_sizes=() makes the headless MLP the "
+                f"identity), so there is nothing to save; save the model with its head (e.g. "
+                f"MLPForTabularClassification) instead."
+            )
         if self.is_remote_code():
             self.config.auto_map = dict(self._auto_map)
         return super().save_pretrained(save_directory, *args, **kwargs)
