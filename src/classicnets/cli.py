@@ -53,7 +53,11 @@ def _parse_overrides(text: str) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="classicnets", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="classicnets",
+        description="Train, evaluate and prepare data for the classic deep-learning architectures as Hugging Face "
+                    "models. `classicnets COMMAND --help` explains each command.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,data}")
 
     # ------------------------------------------------------------------ train

@@ -64,7 +64,7 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
     for batch in loader:
         inputs = task.model_inputs(batch, train=False, generator=None, device=model.device)
         parts.append(task.eval_tensors(model(**inputs), inputs))
-    metrics = task.compute_metrics(*[torch.cat(c) for c in zip(*parts)])
+    metrics = task.compute_metrics(*[torch.cat(c) for c in zip(*parts, strict=True)])
     result = {"model": str(folder), "model_class": type(model).__name__, "dataset": dataset, "split": split,
               "num_examples": len(labels), **metrics}
     recorded = recorded_accuracy(folder, dataset, split)

@@ -66,8 +66,9 @@ def load_pretrained(path: str | os.PathLike, auto_class=None, expected_model_typ
     Raises:
         ValueError: the checkpoint belongs to another architecture, or its weights do not match the model.
     """
-    import classicnets  # noqa: F401  registers the Auto classes
     from transformers import AutoModelForImageClassification
+
+    import classicnets  # noqa: F401  registers the Auto classes
 
     auto_class = auto_class or AutoModelForImageClassification
     config = check_checkpoint_folder(path)

@@ -153,7 +153,7 @@ def plot_learning_curves(
     fig = Figure(figsize=(5.0 * len(panels), 3.75), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (name, keys) in zip(axes, panels):
+    for ax, (name, keys) in zip(axes, panels, strict=True):
         all_values = []
         for key in keys:
             xs, ys = _series(history, key, x_key)

@@ -19,7 +19,7 @@ import torch
 
 from ..models.auto import ARCHITECTURES
 from ..models.cnn import CNNConfig, CNNForImageClassification
-from ..models.mlp import MLPConfig, MLPForImageClassification
+from ..models.mlp import MLPForImageClassification
 from ..utils import atomic_write_text, share_files
 from .arguments import TrainingArguments
 from .tasks import ImageClassificationTask
@@ -160,7 +160,7 @@ def export(output_dir: str, model, processor, args: TrainingArguments, metrics: 
             plot_learning_curves(history, tmp / "learning_curves.png")
             pictures.append("learning_curves.png")
         except ImportError:
-            warnings.warn("matplotlib is not installed (pip install 'classicnets[plots]'): no learning-curve plot.")
+            warnings.warn("matplotlib is not installed (pip install 'classicnets[plots]'): no learning-curve plot.", stacklevel=2)
         atomic_write_text(tmp / "metrics.json", json.dumps(metrics, indent=2))
         hyper = {k: v for k, v in args.to_dict().items() if k not in ("output_dir", "extra", "resume_from_checkpoint")}
         atomic_write_text(tmp / "training_args.json", json.dumps(hyper, indent=2))

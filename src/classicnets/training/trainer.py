@@ -43,10 +43,10 @@ class TrainerCallback:
     ``trainer.should_training_stop = True``, as transformers' ``TrainerControl.should_training_stop`` does.
     """
 
-    def on_step_end(self, trainer: "Trainer", state: dict) -> None:
+    def on_step_end(self, trainer: Trainer, state: dict) -> None:
         """Called after every optimizer update (and after any checkpoint written at that update)."""
 
-    def on_evaluate(self, trainer: "Trainer", state: dict, metrics: dict) -> None:
+    def on_evaluate(self, trainer: Trainer, state: dict, metrics: dict) -> None:
         """Called after every periodic evaluation."""
 
 
@@ -203,7 +203,7 @@ class Trainer:
                 outputs = model(**inputs)
             parts.append([t.cpu() for t in acc.gather_for_metrics(task.eval_tensors(outputs, inputs))])
         model.train(was_training)
-        columns = [torch.cat(col) for col in zip(*parts)]
+        columns = [torch.cat(col) for col in zip(*parts, strict=True)]
         metrics = task.compute_metrics(*columns)
         return {f"{prefix}_{k}": v for k, v in metrics.items()}
 

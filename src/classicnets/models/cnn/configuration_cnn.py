@@ -13,7 +13,6 @@ This file imports only ``transformers`` so that it can travel inside a checkpoin
 
 from transformers import PretrainedConfig
 
-
 CNN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "identity")
 CNN_NORMALIZATIONS = ("none", "batch", "layer", "group")
 CNN_POOLINGS = ("max", "avg", "none")
@@ -133,7 +132,7 @@ class CNNConfig(PretrainedConfig):
         """(channels, height, width) after each stage, for the configured input size."""
         height, width = self.image_size
         sizes = []
-        for channels, kernel, padding in zip(self.hidden_sizes, self.kernel_sizes, self.paddings):
+        for channels, kernel, padding in zip(self.hidden_sizes, self.kernel_sizes, self.paddings, strict=True):
             # The first conv of a stage: out = in + 2p - k + 1 (stride 1); the others keep the size.
             height, width = height + 2 * padding - kernel + 1, width + 2 * padding - kernel + 1
             if self.pooling != "none":
@@ -183,7 +182,7 @@ class CNNConfig(PretrainedConfig):
                     f"Pick num_groups dividing all hidden_sizes={self.hidden_sizes}."
                 )
         if self.residual:
-            bad = [i for i, (k, p) in enumerate(zip(self.kernel_sizes, self.paddings)) if k % 2 == 0 or p != k // 2]
+            bad = [i for i, (k, p) in enumerate(zip(self.kernel_sizes, self.paddings, strict=True)) if k % 2 == 0 or p != k // 2]
             if bad:
                 raise ValueError(
                     f"residual=True needs odd kernels with 'same' padding (kernel_size // 2) so that F(x) and x have "
@@ -209,7 +208,7 @@ class CNNConfig(PretrainedConfig):
             raise ValueError(f"num_labels must be >= 1, got {self.num_labels!r}.")
         # Walk the shapes: a stage whose kernel no longer fits, or pooling that empties the map, is an error.
         height, width = self.image_size
-        for i, (kernel, padding) in enumerate(zip(self.kernel_sizes, self.paddings)):
+        for i, (kernel, padding) in enumerate(zip(self.kernel_sizes, self.paddings, strict=True)):
             height, width = height + 2 * padding - kernel + 1, width + 2 * padding - kernel + 1
             if height < 1 or width < 1:
                 raise ValueError(

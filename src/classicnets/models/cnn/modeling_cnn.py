@@ -24,7 +24,6 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClass
 
 from .configuration_cnn import CNNConfig
 
-
 # Copied from classicnets.models.mlp.modeling_mlp.ACTIVATIONS
 ACTIVATIONS = {
     "sigmoid": nn.Sigmoid,

@@ -8,7 +8,6 @@ This file imports only ``transformers`` so that it can travel inside a checkpoin
 
 from transformers import PretrainedConfig
 
-
 # The classic activations and their modern successors (see ``modeling_mlp.ACTIVATIONS``).
 MLP_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "identity")
 MLP_NORMALIZATIONS = ("none", "batch", "layer")

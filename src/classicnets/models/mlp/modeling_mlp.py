@@ -26,7 +26,6 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClass
 
 from .configuration_mlp import MLPConfig
 
-
 # Stable, differentiable activations. softplus(x) = log(1 + e^x) uses torch's thresholded form, so
 # softplus(1000) = 1000 with gradient 1 and softplus(-1000) = 0 with gradient 0: never inf or NaN.
 ACTIVATIONS = {
