@@ -9,9 +9,11 @@ from __future__ import annotations
 import gzip
 import http.server
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -392,8 +394,16 @@ def test_image_processor_matches_the_training_normalisation(real, name):
 def test_image_processor_round_trips_and_resizes(tmp_path):
     from transformers import AutoImageProcessor
 
-    make_image_processor("fashion_mnist").save_pretrained(tmp_path)
-    loaded = AutoImageProcessor.from_pretrained(tmp_path)
+    from classicnets import ClassicnetsImageProcessor
+
+    # The Auto class finds the processor through the model config saved beside it (see the pipeline test below);
+    # a folder holding only the processor loads with the class itself.
+    CNNForImageClassification(CNNConfig.lenet5(num_labels=10)).save_pretrained(tmp_path / "model")
+    make_image_processor("fashion_mnist").save_pretrained(tmp_path / "model")
+    make_image_processor("fashion_mnist").save_pretrained(tmp_path / "alone")
+    alone = ClassicnetsImageProcessor.from_pretrained(tmp_path / "alone")
+    loaded = AutoImageProcessor.from_pretrained(tmp_path / "model")
+    assert type(loaded) is ClassicnetsImageProcessor and alone.to_dict() == loaded.to_dict()
     assert list(loaded.image_mean) == [0.2860] and list(loaded.image_std) == [0.3530]
     assert loaded.do_convert_rgb is False
     big = PIL.Image.fromarray(np.full((56, 40), 255, dtype=np.uint8))
@@ -420,3 +430,54 @@ def test_pipeline_on_a_saved_lenet5(real, tmp_path):
             logits = model(pixel_values=pixel_values).logits[0]
         assert prediction["label"] == spec.id2label[int(logits.argmax())]
         assert prediction["score"] == pytest.approx(torch.softmax(logits, -1).max().item(), abs=1e-5)
+
+
+# Builds the pipeline in a fresh process whose stdin is closed, and prints its top label for three MNIST digits.
+# With "refuse", classicnets is made unimportable first, so only the folder's own code can serve the pipeline.
+PIPELINE_SCRIPT = r'''
+import importlib.abc, json, sys
+folder, mode = sys.argv[1], sys.argv[2]
+if mode == "refuse":
+    class Refuse(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "classicnets" or name.startswith("classicnets."):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    sys.meta_path.insert(0, Refuse())
+else:
+    import classicnets  # noqa: F401
+import numpy as np
+from safetensors.numpy import load_file
+from transformers import pipeline
+classifier = pipeline("image-classification", model=folder, trust_remote_code=(mode == "refuse") or None)
+digits = load_file(folder + "/../digits.safetensors")["digits"]
+print("RESULT " + json.dumps([classifier(u[None], top_k=1)[0] for u in digits]))
+'''
+
+
+def test_pipeline_asks_nothing_and_travels_as_remote_code(real, tmp_path):
+    from safetensors.numpy import save_file
+    from transformers import pipeline
+
+    torch.manual_seed(0)
+    folder = tmp_path / "lenet5"
+    CNNForImageClassification(CNNConfig.lenet5(num_labels=10, id2label=DATASETS["mnist"].id2label)).save_pretrained(folder)
+    make_image_processor("mnist").save_pretrained(folder)
+    # transformers' optional video-processor lookup turns an AutoImageProcessor entry of preprocessor_config.json
+    # into a remote-code question; the class is named in config.json's auto_map instead.
+    saved = json.loads((folder / "preprocessor_config.json").read_text())
+    assert "auto_map" not in saved and "image_processor_type" not in saved
+    auto_map = json.loads((folder / "config.json").read_text())["auto_map"]
+    assert auto_map["AutoImageProcessor"] == "image_processing_classicnets.ClassicnetsImageProcessor"
+
+    x, _ = image_tensors(real["mnist"]["test"].select(range(3)))
+    digits = x[:, 0].numpy()
+    save_file({"digits": digits}, str(tmp_path / "digits.safetensors"))
+    expected = [pipeline("image-classification", model=str(folder))(u[None], top_k=1)[0] for u in digits]
+    for mode in ("installed", "refuse"):
+        done = subprocess.run([sys.executable, "-I", "-c", PIPELINE_SCRIPT, str(folder), mode], capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "Do you wish to run the custom code" not in done.stdout + done.stderr, mode
+        got = json.loads(done.stdout.split("RESULT ", 1)[1])
+        assert [g["label"] for g in got] == [e["label"] for e in expected], mode
+        assert [g["score"] for g in got] == pytest.approx([e["score"] for e in expected], abs=1e-6), mode

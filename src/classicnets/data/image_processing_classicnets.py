@@ -7,8 +7,17 @@ processor sees it, and a LeNet-5 trained on one-channel MNIST rejects three chan
 becomes luma with the ITU-R BT.601 weights that ``PIL.Image.convert("L")`` uses, and a grey image given to a
 three-channel model is repeated over the channels.
 
-This file imports only numpy and transformers, so a checkpoint carries it as remote code (``auto_map``) and
+This file imports only numpy and transformers, so a checkpoint carries it as remote code and
 ``pipeline("image-classification", model=folder, trust_remote_code=True)`` works without classicnets.
+
+Where the class is recorded: the model's ``config.json`` ``auto_map`` names it under ``AutoImageProcessor``,
+and ``preprocessor_config.json`` holds only the preprocessing settings (no ``image_processor_type``, no
+``auto_map``). transformers 5 pipelines also try to load an optional video processor, and
+``AutoVideoProcessor`` turns any ``AutoImageProcessor`` entry it finds in ``preprocessor_config.json`` into a
+remote-code video processor it then asks about: ``pipeline(..., model=folder)`` would stop at an interactive
+"Do you wish to run the custom code?" prompt even with classicnets installed. Through the model config,
+``AutoImageProcessor`` finds the class (registered with classicnets, remote code without it) and
+``AutoVideoProcessor`` finds nothing, quietly.
 """
 
 import numpy as np
@@ -40,6 +49,13 @@ class ClassicnetsImageProcessor(ViTImageProcessorPil):
         kwargs.setdefault("do_convert_rgb", False)
         super().__init__(**kwargs)
         self.num_channels = num_channels
+
+    def to_dict(self) -> dict:
+        # Keep the class out of preprocessor_config.json; the model config's auto_map names it (module docstring).
+        output = super().to_dict()
+        output.pop("image_processor_type", None)
+        output.pop("auto_map", None)
+        return output
 
     def process_image(self, image, *args, **kwargs) -> np.ndarray:
         image = super().process_image(image, *args, **kwargs)  # (C, H, W), channels first

@@ -131,11 +131,14 @@ class CNNPreTrainedModel(PreTrainedModel):
     base_model_prefix = "cnn"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
-    # Every Auto class this family serves; written to config.json so remote code resolves them all.
+    # Every Auto class this family serves; written to config.json so remote code resolves them all. The image
+    # processor that classicnets saves beside image models is found through the model config too (its own
+    # preprocessor_config.json carries no auto_map: see image_processing_classicnets.py).
     _auto_map = {
         "AutoConfig": "configuration_cnn.CNNConfig",
         "AutoModel": "modeling_cnn.CNNModel",
         "AutoModelForImageClassification": "modeling_cnn.CNNForImageClassification",
+        "AutoImageProcessor": "image_processing_classicnets.ClassicnetsImageProcessor",
     }
 
     def _init_weights(self, module: nn.Module) -> None:

@@ -89,11 +89,14 @@ class MLPPreTrainedModel(PreTrainedModel):
     config: MLPConfig
     base_model_prefix = "mlp"
     main_input_name = "input_features"
-    # Every Auto class this family serves; written to config.json so remote code resolves them all.
+    # Every Auto class this family serves; written to config.json so remote code resolves them all. The image
+    # processor that classicnets saves beside image models is found through the model config too (its own
+    # preprocessor_config.json carries no auto_map: see image_processing_classicnets.py).
     _auto_map = {
         "AutoConfig": "configuration_mlp.MLPConfig",
         "AutoModel": "modeling_mlp.MLPModel",
         "AutoModelForImageClassification": "modeling_mlp.MLPForImageClassification",
+        "AutoImageProcessor": "image_processing_classicnets.ClassicnetsImageProcessor",
     }
 
     def _init_weights(self, module: nn.Module) -> None:
