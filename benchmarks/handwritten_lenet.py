@@ -54,7 +54,7 @@ EPOCHS, LR, WEIGHT_DECAY, LABEL_SMOOTHING, BATCH_SIZE, MAX_SHIFT = 8, 5e-3, 0.05
 
 def train(epochs: int = EPOCHS, lr: float = LR, batch_size: int = BATCH_SIZE, seed: int = 0,
           max_steps: int | None = None, target: float | None = None, weight_decay: float = WEIGHT_DECAY,
-          label_smoothing: float = LABEL_SMOOTHING) -> dict:
+          label_smoothing: float = LABEL_SMOOTHING, max_shift: int = MAX_SHIFT) -> dict:
     """Trains LeNet-5; returns per-epoch test accuracy with elapsed seconds, and steps/second."""
     torch.manual_seed(seed)
     splits = load_dataset("mnist", source="offline")
@@ -76,7 +76,9 @@ def train(epochs: int = EPOCHS, lr: float = LR, batch_size: int = BATCH_SIZE, se
         order = torch.randperm(len(y_train), generator=generator)
         for i in range(0, len(order), batch_size):
             idx = order[i: i + batch_size]
-            x = shift_batch(x_train[idx].float() / 255, MAX_SHIFT, generator)
+            x = x_train[idx].float() / 255
+            if max_shift:
+                x = shift_batch(x, max_shift, generator)
             x = (x - MEAN) / STD
             logits = model(pixel_values=x).logits
             loss = F.cross_entropy(logits, y_train[idx], label_smoothing=label_smoothing)

@@ -2,7 +2,7 @@
 
 Each benchmark is a separate process (so one's warm caches or threads cannot help another) and prints JSON
 lines; the last line of each is its summary. Run: ``make bench`` or ``python benchmarks/run_all.py``
-(about 10 minutes on two CPU cores). ``--only NAME ...`` runs a subset.
+(about 12 minutes on two CPU cores). ``--only NAME ...`` runs a subset.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# name -> (script arguments, what it measures)
 BENCHMARKS = {
-    "train_step": "(a) training-step throughput, classicnets train vs a hand-written loop (>= 0.97)",
-    "from_pretrained": "(b) from_pretrained vs a bare safetensors load into a built model (<= 1.3)",
-    "time_to_accuracy": "(c) LeNet-5 time to 99.3% MNIST test accuracy, CLI vs hand-written (<= 1.1)",
+    "train_step": ([], "(a) training-step throughput, classicnets train vs a hand-written loop (>= 0.97)"),
+    "train_step_no_augment": (["--max-shift", "0"], "(a) the same without augmentation: the loop's own cost"),
+    "from_pretrained": ([], "(b) from_pretrained vs a bare safetensors load into a built model (<= 1.3)"),
+    "time_to_accuracy": ([], "(c) LeNet-5 time to 99.3% MNIST test accuracy, CLI vs hand-written (<= 1.1)"),
 }
 
 
@@ -29,8 +31,10 @@ def main() -> int:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     summaries = []
     for name in ns.only:
-        print(f"== {name}: {BENCHMARKS[name]}", flush=True)
-        done = subprocess.run([sys.executable, str(HERE / f"{name}.py")], env=env, capture_output=True, text=True,
+        arguments, what = BENCHMARKS[name]
+        print(f"== {name}: {what}", flush=True)
+        script = HERE / f"{name.removesuffix('_no_augment')}.py"
+        done = subprocess.run([sys.executable, str(script), *arguments], env=env, capture_output=True, text=True,
                               check=False)
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         print("\n".join(lines), flush=True)
@@ -44,6 +48,7 @@ def main() -> int:
     print("\n== summary")
     for s in summaries:
         label = s["benchmark"] + (f" [{s['model']}]" if "model" in s else "")
+        label += " (no augmentation)" if s.get("max_shift") == 0 else ""
         ratio = s.get("ratio", s.get("ratio_median"))
         print(f"{label:40s} ratio {ratio!s:>8s}  target {s.get('target', '-'):>8s}  met: {s['met']}")
     return 0 if all(s["met"] for s in summaries) else 1

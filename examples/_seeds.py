@@ -6,8 +6,12 @@ import json
 import statistics
 from pathlib import Path
 
+from transformers.utils import logging as hf_logging
+
 from classicnets.evaluation import evaluate_folder
 from classicnets.training import TrainingArguments, run_training
+
+hf_logging.disable_progress_bar()  # one JSON line per run is the output; no "Loading weights" bars
 
 
 def run_seeds(arch: str, dataset: str, seeds: list[int], output_root: str, preset: str | None = None,
