@@ -137,8 +137,13 @@ def test_unknown_dataset_and_architecture_are_refused_by_the_parser(capsys, tmp_
     [
         (["mlp", "--hidden-sizes", "64", "-3"], r"hidden_sizes must hold positive ints, got \(64, -3\)"),
         (["mlp", "--hidden-act", "swish"], "hidden_act='swish' is not supported; choose one of sigmoid, tanh"),
-        (["cnn", "--preset", "lenet5"], r"image_size=\(8, 8\) is too small for this network: stage 1"),
-        (["cnn", "--preset", "alexnet"], "Unknown preset 'alexnet' for cnn; available: lenet5, resnet_style"),
+        (["cnn", "--preset", "lenet5"], r"the lenet5 preset cannot read the 8x8 images of --dataset digits: .*"
+                                         r"Choose a dataset with larger images"),
+        # The dataset decides the input shape and the labels; unknown fields are typos or the wrong architecture.
+        (["cnn", "--config-overrides", "num_labels=5"], "num_labels cannot be overridden: --dataset digits decides"),
+        (["cnn", "--config-overrides", "num_channels=3"], "num_channels cannot be overridden"),
+        (["mlp", "--config-overrides", "bogus_field=4"], "MLPConfig has no field 'bogus_field'.*hidden_sizes"),
+        (["mlp", "--pooling", "max"], "MLPConfig has no field 'pooling'"),
         (["mlp", "--per-device-train-batch-size", "0"], "--per-device-train-batch-size must be > 0"),
         (["mlp", "--config-overrides", "hidden_sizes"], "is not KEY=VALUE"),
     ],
@@ -148,7 +153,7 @@ def test_invalid_model_and_training_values(capsys, tmp_path, argv, message):
 
     err = refused(capsys, "train", *argv, "--dataset", "digits", "--output-dir", str(tmp_path / "run"),
                   "--data-source", "offline")
-    assert re.search(message, err), err
+    assert re.search(message, err, re.S), err
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
@@ -158,7 +163,11 @@ def test_a_folder_holding_another_run_is_never_touched(capsys, trained_run):
     err = refused(capsys, "train", "cnn", "--dataset", "digits", "--output-dir", str(out),
                   "--config-overrides", "hidden_sizes=[4],depths=[1],kernel_sizes=[3],paddings=[1]",
                   "--data-source", "offline", "--disable-tqdm")
-    assert "already holds a different run (mlp on digits)" in err and "--overwrite-output-dir" in err
+    assert "already holds a different run (mlp on digits, not cnn on digits)" in err and "--overwrite-output-dir" in err
+    assert "--resume-from-checkpoint" not in err  # resuming cannot continue another architecture
+    err = refused(capsys, "train", "mlp", "--dataset", "digits", "--output-dir", str(out), "--hidden-sizes", "32",
+                  "--data-source", "offline", "--disable-tqdm")
+    assert "already holds a mlp on digits run with another config (hidden_sizes: [64] -> [32])" in err
     err = refused(capsys, "train", "cnn", "--dataset", "digits", "--output-dir", str(out), "--resume-from-checkpoint",
                   "latest", "--config-overrides", "hidden_sizes=[4],depths=[1],kernel_sizes=[3],paddings=[1]",
                   "--data-source", "offline", "--disable-tqdm")
@@ -172,6 +181,18 @@ def test_a_folder_classicnets_did_not_write_is_refused(capsys, tmp_path):
                   "--data-source", "offline", "--disable-tqdm")
     assert "holds no classicnets run; refusing to write into it" in err
     assert sorted(os.listdir(tmp_path)) == ["notes.txt"] and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_run_refused_before_its_first_checkpoint_does_not_block_the_next(tmp_path):
+    from classicnets.training import TrainingArguments
+    from classicnets.training.runner import RUN_FILE, prepare_output_dir
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / RUN_FILE).write_text(json.dumps({"architecture": "cnn", "dataset": "mnist", "config": {}}))
+    signature = {"architecture": "mlp", "dataset": "digits", "config": {"hidden_sizes": [8]}}
+    prepare_output_dir(str(out), signature, TrainingArguments(output_dir=str(out)))
+    assert json.loads((out / RUN_FILE).read_text()) == signature
 
 
 def test_resume_with_nothing_to_resume(capsys, tmp_path):
@@ -192,3 +213,51 @@ def test_evaluate_refuses_broken_and_foreign_folders(capsys, trained_run, tmp_pa
     assert "is not a model checkpoint: it has no config.json" in err
     err = refused(capsys, "evaluate", str(out), "--dataset", "mnist", "--data-source", "offline")
     assert "reads 1x8x8 images but mnist has 1x28x28" in err and "the dataset it was trained for" in err
+
+
+def test_evaluate_refuses_other_labels_and_foreign_weights(capsys, tmp_path):
+    from transformers import ViTConfig, ViTForImageClassification
+
+    from classicnets import CNNConfig, CNNForImageClassification, MLPConfig, MLPForImageClassification
+    from classicnets.data import DATASETS, make_image_processor
+
+    # An MNIST LeNet-5 evaluated on Fashion-MNIST: same image shape, other classes.
+    lenet = tmp_path / "lenet"
+    CNNForImageClassification(CNNConfig.lenet5(num_labels=10, id2label=DATASETS["mnist"].id2label)).save_pretrained(lenet)
+    make_image_processor("mnist").save_pretrained(lenet)
+    err = refused(capsys, "evaluate", str(lenet), "--dataset", "fashion_mnist", "--data-source", "offline")
+    assert "was trained for the classes ['0', '1', '2', '3']" in err and "T-shirt/top" in err
+    # Weights of another architecture under this config.json: named as such, not as an ignore_mismatched_sizes hint.
+    mixed = tmp_path / "mixed"
+    shutil.copytree(lenet, mixed)
+    MLPForImageClassification(MLPConfig(image_size=28, hidden_sizes=(6, 16), num_labels=10)).save_pretrained(tmp_path / "mlp")
+    shutil.copy(tmp_path / "mlp" / "model.safetensors", mixed / "model.safetensors")
+    err = refused(capsys, "evaluate", str(mixed), "--dataset", "mnist", "--data-source", "offline")
+    assert "do not fit the model its config.json describes" in err and "another architecture or config" in err
+    # A transformers ViT (its image_size is one int) is evaluated like any image classifier.
+    vit = tmp_path / "vit"
+    config = ViTConfig(image_size=28, patch_size=7, num_channels=1, hidden_size=16, num_hidden_layers=1,
+                       num_attention_heads=2, intermediate_size=16, num_labels=10)
+    torch.manual_seed(0)
+    model = ViTForImageClassification(config).eval()
+    model.save_pretrained(vit)
+    assert main(["evaluate", str(vit), "--dataset", "mnist", "--data-source", "offline"]) == 0
+    result = last_json(capsys.readouterr().out)
+    assert result["model_class"] == "ViTForImageClassification" and result["num_examples"] == 10000
+    # Without a saved processor, the dataset's own standardisation is used: recompute the accuracy directly.
+    from classicnets.data import image_tensors, load_dataset
+
+    x, y = image_tensors(load_dataset("mnist", source="offline")["test"])
+    spec = DATASETS["mnist"]
+    with torch.no_grad():
+        predictions = torch.cat([model(pixel_values=(x[i:i + 1000].float() / 255 - spec.mean[0]) / spec.std[0]).logits
+                                 .argmax(-1) for i in range(0, len(y), 1000)])
+    assert result["accuracy"] == pytest.approx((predictions == y).double().mean().item(), abs=1e-12)
+    assert "accuracy_at_training" not in result
+
+
+def test_evaluate_reads_the_dataset_from_the_run(capsys, trained_run):
+    out, metrics = trained_run
+    assert main(["evaluate", str(out), "--data-source", "offline"]) == 0
+    result = last_json(capsys.readouterr().out)
+    assert result["dataset"] == "digits" and result["accuracy"] == metrics["test_accuracy"]

@@ -71,24 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     t.add_argument("arch", choices=ARCHS, help="architecture family: mlp (multilayer perceptron) or cnn (LeNet/VGG/ResNet-style)")
+    g = t.add_argument_group("run")
+    _add(g, "--output-dir", required=True, help="folder for the model, card, plots and checkpoints/")
+    _add(g, "--overwrite-output-dir", action="store_true", help="replace a previous classicnets run in --output-dir")
+    _add(g, "--seed", type=int, default=42, help="seed for initialisation, data order, dropout, augmentation")
     g = t.add_argument_group("data and model")
     _add(g, "--dataset", required=True, choices=DATASET_NAMES, help="named dataset (see `classicnets data list`)")
     _add(g, "--data-source", default="auto", choices=("auto", "offline", "hub"),
          help="auto: the Hub when reachable, else the pinned offline source")
-    _add(g, "--preset", default=None, help="named config: lenet5, vgg_style, resnet_style (cnn)")
+    _add(g, "--preset", default=None, choices=("lenet5", "vgg_style", "resnet_style"),
+         help="named cnn config (LeCun et al. 1998; VGG- and ResNet-style stacks)")
     _add(g, "--hidden-sizes", type=int, nargs="+", default=None,
          help="MLP: widths of the hidden layers; CNN: channels of each conv stage")
     _add(g, "--hidden-act", default=None,
-         help="activation: sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus")
+         help="activation: sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus, identity")
     _add(g, "--normalization", default=None, help="none, batch, layer (and group for cnn)")
     _add(g, "--hidden-dropout-prob", type=float, default=None, help="dropout after hidden layers")
     _add(g, "--pooling", default=None, help="cnn: pooling after each stage: max, avg or none")
     _add(g, "--config-overrides", default=None,
          help='any config field, e.g. "fc_hidden_sizes=[120,84],residual=true"')
     g = t.add_argument_group("optimisation")
-    _add(g, "--output-dir", required=True, help="folder for the model, card, plots and checkpoints/")
-    _add(g, "--overwrite-output-dir", action="store_true", help="replace a previous classicnets run in --output-dir")
-    _add(g, "--seed", type=int, default=42, help="seed for initialisation, data order, dropout, augmentation")
     g.add_argument("--epochs", "--num-train-epochs", "--num_train_epochs", type=float, default=3.0,
                    dest="num_train_epochs", help="passes over the training set (ignored when --max-steps > 0)")
     _add(g, "--max-steps", type=int, default=-1, help="optimizer updates; overrides --epochs when > 0")
@@ -121,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--metric-for-best-model", default="eval_loss", choices=("eval_loss", "eval_accuracy"),
          help="what early stopping watches")
     g = t.add_argument_group("evaluation, checkpoints, logging")
-    _add(g, "--eval-steps", type=int, default=None, help="evaluate every N updates (default: every epoch)")
-    _add(g, "--save-steps", type=int, default=None, help="checkpoint every N updates (default: every epoch)")
+    _add(g, "--eval-steps", type=int, default=None, help="evaluate every N updates; None: at the end of every epoch")
+    _add(g, "--save-steps", type=int, default=None, help="checkpoint every N updates; None: at the end of every epoch")
     _add(g, "--save-total-limit", type=int, default=2, help="keep the newest N checkpoints")
     _add(g, "--logging-steps", type=int, default=50, help="log the training loss every N updates")
     _add(g, "--resume-from-checkpoint", default=None, help="'latest' or a checkpoint folder")
@@ -134,12 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     # ------------------------------------------------------------------ evaluate
     e = sub.add_parser(
         "evaluate", help="load a saved model folder with the transformers Auto class and evaluate it",
-        description="Load DIR with transformers.AutoModelForImageClassification (in this process) and print its "
-                    "accuracy and loss on a dataset split, as JSON.",
+        description="Load MODEL_DIR with transformers.AutoModelForImageClassification (in this process) and print "
+                    "its accuracy and loss on a dataset split, as JSON, with the accuracy measured at the end of "
+                    "training when the folder records it.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     e.add_argument("model_dir", help="a folder written by `classicnets train` or save_pretrained")
-    _add(e, "--dataset", required=True, choices=DATASET_NAMES, help="named dataset to evaluate on (the one it was trained for)")
+    _add(e, "--dataset", default=None, choices=DATASET_NAMES,
+         help="named dataset to evaluate on; None: the one a `classicnets train` folder records")
     _add(e, "--split", default="test", choices=("train", "test"), help="dataset split to evaluate on")
     _add(e, "--batch-size", type=int, default=1000, help="examples per forward pass (memory, not results)")
     _add(e, "--data-source", default="auto", choices=("auto", "offline", "hub"), help="where the data comes from")
@@ -176,9 +180,12 @@ def _train(ns) -> int:
 
 
 def _evaluate(ns) -> int:
-    from .evaluation import evaluate_folder
+    from .evaluation import evaluate_folder, recorded_dataset
 
-    metrics = evaluate_folder(ns.model_dir, ns.dataset, split=ns.split, batch_size=ns.batch_size,
+    dataset = ns.dataset or recorded_dataset(ns.model_dir)
+    if dataset is None:
+        raise ValueError(f"{ns.model_dir} does not record the dataset it was trained on; pass --dataset NAME.")
+    metrics = evaluate_folder(ns.model_dir, dataset, split=ns.split, batch_size=ns.batch_size,
                               data_source=ns.data_source, trust_remote_code=ns.trust_remote_code)
     print(json.dumps(metrics, indent=2))
     return 0
@@ -186,11 +193,13 @@ def _evaluate(ns) -> int:
 
 def _data(ns) -> int:
     from .data import DATASETS, prepare
+    from .data.sources import OFFLINE_SOURCES
 
     if ns.data_command == "list":
+        print(f"{'name':14s} {'shape':9s} {'classes':8s} {'hub (when reachable)':32s} offline source")
         for name, spec in DATASETS.items():
-            print(f"{name:15s} {spec.num_channels}x{spec.image_size[0]}x{spec.image_size[1]}  "
-                  f"{len(spec.label_names)} classes  hub: {spec.hub_id or '-'}")
+            shape = f"{spec.num_channels}x{spec.image_size[0]}x{spec.image_size[1]}"
+            print(f"{name:14s} {shape:9s} {spec.num_labels:<8d} {spec.hub_id or '-':32s} {OFFLINE_SOURCES[name]}")
         return 0
     for name, path in prepare(ns.names).items():
         print(f"{name}: {path}")

@@ -47,8 +47,16 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
             f"{folder} predicts {model.config.num_labels} classes but {dataset} has {len(spec.label_names)}; "
             f"evaluate it on the dataset it was trained for."
         )
-    image_size = getattr(model.config, "image_size", None)
-    shape = (getattr(model.config, "num_channels", spec.num_channels), *(image_size or spec.image_size))
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    if names != list(spec.label_names) and names != [f"LABEL_{i}" for i in range(len(names))]:
+        raise ValueError(
+            f"{folder} was trained for the classes {names[:4]}... but {dataset} has {list(spec.label_names)[:4]}...; "
+            f"evaluate it on the dataset it was trained for."
+        )
+    image_size = getattr(model.config, "image_size", None) or spec.image_size
+    if isinstance(image_size, int):  # transformers' vision configs (ViT...) give one int for square images
+        image_size = (image_size, image_size)
+    shape = (getattr(model.config, "num_channels", spec.num_channels), *image_size)
     if shape != (spec.num_channels, *spec.image_size):
         raise ValueError(
             f"{folder} reads {shape[0]}x{shape[1]}x{shape[2]} images but {dataset} has "
@@ -75,6 +83,14 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
     return result
 
 
+def recorded_dataset(folder: str | Path) -> str | None:
+    """The dataset a ``classicnets train`` folder was trained on (from its ``run.json``), or ``None``."""
+    try:
+        return json.loads((Path(folder) / "run.json").read_text()).get("dataset")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def recorded_accuracy(folder: str | Path, dataset: str, split: str) -> float | None:
     """The ``<split>_accuracy`` that training wrote to ``folder/metrics.json``, when that run measured it on the
     whole ``split`` of ``dataset`` (not on an ``--eval-subset``); ``None`` otherwise."""
@@ -91,4 +107,4 @@ def recorded_accuracy(folder: str | Path, dataset: str, split: str) -> float | N
     return value
 
 
-__all__ = ["evaluate_folder", "recorded_accuracy"]
+__all__ = ["evaluate_folder", "recorded_accuracy", "recorded_dataset"]

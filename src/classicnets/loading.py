@@ -54,6 +54,28 @@ def check_checkpoint_folder(path: str | os.PathLike) -> dict:
     return config
 
 
+def _check_shapes(path, auto_class, trust_remote_code: bool) -> None:
+    """Compares the tensor shapes stored in ``model.safetensors`` with those of the model ``config.json`` builds
+    (on the meta device: no memory, no initialisation), so that weights of another architecture or config get a
+    message that says so instead of transformers' advice to pass ``ignore_mismatched_sizes``."""
+    import torch
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in auto_class.from_config(config).state_dict().items()}
+    with safe_open(str(Path(path) / "model.safetensors"), framework="pt") as f:
+        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    clashes = [f"{k}: stored {stored[k]}, expected {expected[k]}" for k in sorted(set(stored) & set(expected))
+               if stored[k] != expected[k]]
+    if clashes:
+        raise ValueError(
+            f"The weights in {path} do not fit the model its config.json describes ({'; '.join(clashes[:3])}"
+            f"{' ...' if len(clashes) > 3 else ''}). They were written by another architecture or config: use the "
+            f"config.json saved with them, or the checkpoint that belongs to this config."
+        )
+
+
 def load_pretrained(path: str | os.PathLike, auto_class=None, expected_model_type: str | None = None, **kwargs):
     """``auto_class.from_pretrained(path)`` for a local folder, refusing anything that would load wrongly.
 
@@ -78,6 +100,8 @@ def load_pretrained(path: str | os.PathLike, auto_class=None, expected_model_typ
             f"{path} holds a {model_type!r} checkpoint, not {expected_model_type!r}. Pick the matching architecture "
             f"or another checkpoint."
         )
+    if not kwargs.get("ignore_mismatched_sizes"):
+        _check_shapes(path, auto_class, kwargs.get("trust_remote_code", False))
     model, info = auto_class.from_pretrained(path, output_loading_info=True, **kwargs)
     problems = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
     if kwargs.get("ignore_mismatched_sizes"):

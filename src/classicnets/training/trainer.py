@@ -18,7 +18,6 @@ import logging
 import math
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +54,32 @@ class TrainOutput:
     global_step: int
     metrics: dict
     history: list
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU has bf16 arithmetic units (AVX512-BF16 or AMX-BF16), read from ``/proc/cpuinfo``; ``False``
+    where that file does not exist (then the bf16 warning errs on the side of telling)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def check_precision(device: str, mixed_precision: str) -> None:
+    """Refuses fp16 on CPU (Accelerate would silently train in fp32) and warns about bf16 on a CPU without bf16
+    units (it runs, several times slower than fp32)."""
+    if device == "cpu" and mixed_precision == "fp16":
+        raise ValueError(
+            "--mixed-precision fp16 needs a GPU: on CPU Accelerate would silently train in fp32. "
+            "Use --mixed-precision no (or bf16, which runs on CPU but is slow without bf16 units)."
+        )
+    if device == "cpu" and mixed_precision == "bf16" and not cpu_has_bf16():
+        logger.warning(
+            "--mixed-precision bf16: this CPU has no bf16 units (no AVX512-BF16 or AMX), so bf16 autocast runs "
+            "several times slower than fp32 here. Use --mixed-precision no on this machine."
+        )
 
 
 def check_world_size(accelerator: Accelerator | PartialState) -> None:
@@ -133,7 +158,7 @@ class Trainer:
         # Accelerator would (PartialState alone ignores it and a CPU "multi-GPU" launch would fall apart).
         state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
         check_world_size(state)
-        self._check_precision(state.device.type)
+        check_precision(state.device.type, args.mixed_precision)
         kwargs = {}
         if args.report_to == "tensorboard":
             kwargs["log_with"] = "tensorboard"
@@ -163,19 +188,6 @@ class Trainer:
                 "Training uses %d thread(s) in each of %d process(es) on a machine with %d cores. `accelerate launch` "
                 "sets OMP_NUM_THREADS=1 unless told otherwise: add `--num_cpu_threads_per_process %d` to it (or set "
                 "OMP_NUM_THREADS) to use every core.", threads, processes, cores, max(cores // processes, 1),
-            )
-
-    def _check_precision(self, device: str) -> None:
-        if device == "cpu" and self.args.mixed_precision == "fp16":
-            raise ValueError(
-                "--mixed-precision fp16 needs a GPU: on CPU Accelerate would silently train in fp32. "
-                "Use --mixed-precision no (or bf16, which runs on CPU but is slow without bf16 units)."
-            )
-        if device == "cpu" and self.args.mixed_precision == "bf16":
-            warnings.warn(
-                "bf16 autocast on CPU runs, but on CPUs without bf16 units it is several times slower than fp32; "
-                "use --mixed-precision no unless this CPU has AMX/AVX512-BF16.",
-                stacklevel=2,
             )
 
     def _dataloader(self, dataset, train: bool) -> DataLoader:
@@ -382,4 +394,4 @@ class Trainer:
         return TrainOutput(global_step=state["global_step"], metrics=metrics, history=state["history"])
 
 
-__all__ = ["Trainer", "TrainerCallback", "TrainOutput", "build_optimizer", "build_scheduler", "check_world_size"]
+__all__ = ["Trainer", "TrainerCallback", "TrainOutput", "build_optimizer", "build_scheduler", "check_precision", "check_world_size", "cpu_has_bf16"]
