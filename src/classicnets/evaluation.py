@@ -95,16 +95,15 @@ def recorded_accuracy(folder: str | Path, dataset: str, split: str) -> float | N
     """The ``<split>_accuracy`` that training wrote to ``folder/metrics.json``, when that run measured it on the
     whole ``split`` of ``dataset`` (not on an ``--eval-subset``); ``None`` otherwise."""
     folder = Path(folder)
+    if recorded_dataset(folder) != dataset:
+        return None
     try:
-        run = json.loads((folder / "run.json").read_text())
         metrics = json.loads((folder / "metrics.json").read_text())
         training_args = json.loads((folder / "training_args.json").read_text())
     except (OSError, ValueError):
         return None
     value = metrics.get(f"{split}_accuracy")
-    if run.get("dataset") != dataset or training_args.get("eval_subset") is not None or not isinstance(value, float):
-        return None
-    return value
+    return value if isinstance(value, float) and training_args.get("eval_subset") is None else None
 
 
 __all__ = ["evaluate_folder", "recorded_accuracy", "recorded_dataset"]

@@ -10,6 +10,7 @@ architecture, and weights that do not fit the configured model.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -54,26 +55,8 @@ def check_checkpoint_folder(path: str | os.PathLike) -> dict:
     return config
 
 
-def _check_shapes(path, auto_class, trust_remote_code: bool) -> None:
-    """Compares the tensor shapes stored in ``model.safetensors`` with those of the model ``config.json`` builds
-    (on the meta device: no memory, no initialisation), so that weights of another architecture or config get a
-    message that says so instead of transformers' advice to pass ``ignore_mismatched_sizes``."""
-    import torch
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in auto_class.from_config(config).state_dict().items()}
-    with safe_open(str(Path(path) / "model.safetensors"), framework="pt") as f:
-        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    clashes = [f"{k}: stored {stored[k]}, expected {expected[k]}" for k in sorted(set(stored) & set(expected))
-               if stored[k] != expected[k]]
-    if clashes:
-        raise ValueError(
-            f"The weights in {path} do not fit the model its config.json describes ({'; '.join(clashes[:3])}"
-            f"{' ...' if len(clashes) > 3 else ''}). They were written by another architecture or config: use the "
-            f"config.json saved with them, or the checkpoint that belongs to this config."
-        )
+def _drop_load_report(record: logging.LogRecord) -> bool:
+    return "LOAD REPORT" not in record.getMessage()
 
 
 def load_pretrained(path: str | os.PathLike, auto_class=None, expected_model_type: str | None = None, **kwargs):
@@ -100,12 +83,26 @@ def load_pretrained(path: str | os.PathLike, auto_class=None, expected_model_typ
             f"{path} holds a {model_type!r} checkpoint, not {expected_model_type!r}. Pick the matching architecture "
             f"or another checkpoint."
         )
-    if not kwargs.get("ignore_mismatched_sizes"):
-        _check_shapes(path, auto_class, kwargs.get("trust_remote_code", False))
-    model, info = auto_class.from_pretrained(path, output_loading_info=True, **kwargs)
-    problems = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and v}
-    if kwargs.get("ignore_mismatched_sizes"):
-        problems.pop("mismatched_keys", None)
+    # Load with ignore_mismatched_sizes so that transformers reports clashing shapes instead of raising with advice
+    # to pass that flag; unless the caller asked for it, a clash is refused below with what it means.
+    # transformers' own load report is held back: every problem it lists is refused below with what it means.
+    allow_mismatch = kwargs.pop("ignore_mismatched_sizes", False)
+    modeling_logger = logging.getLogger("transformers.modeling_utils")
+    modeling_logger.addFilter(_drop_load_report)
+    try:
+        model, info = auto_class.from_pretrained(path, output_loading_info=True, ignore_mismatched_sizes=True, **kwargs)
+    finally:
+        modeling_logger.removeFilter(_drop_load_report)
+    clashes = [] if allow_mismatch else list(info.get("mismatched_keys") or [])
+    if clashes:
+        shown = "; ".join(f"{key}: stored {tuple(stored)}, expected {tuple(expected)}"
+                          for key, stored, expected in sorted(clashes, key=str)[:3])
+        raise ValueError(
+            f"The weights in {path} do not fit the model its config.json describes ({shown}"
+            f"{' ...' if len(clashes) > 3 else ''}). They were written by another architecture or config: use the "
+            f"config.json saved with them, or the checkpoint that belongs to this config."
+        )
+    problems = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys") and v}
     if problems:
         summary = "; ".join(f"{k}: {sorted(map(str, v))[:4]}" for k, v in problems.items())
         raise ValueError(
