@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 from pathlib import Path
@@ -44,3 +45,12 @@ def run_seeds(arch: str, dataset: str, seeds: list[int], output_root: str, prese
     }
     print(json.dumps(summary), flush=True)
     return summary
+
+
+def main(doc: str, arch: str, dataset: str, default_output: str, **kwargs) -> dict:
+    """The examples' command line: ``--seeds`` and ``--output-dir``, then :func:`run_seeds` with ``kwargs``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--output-dir", default=default_output)
+    ns = parser.parse_args()
+    return run_seeds(arch, dataset, ns.seeds, ns.output_dir, **kwargs)

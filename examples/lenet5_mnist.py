@@ -17,16 +17,10 @@ The same run from the command line, for one seed:
         --augment shift --per-device-train-batch-size 128 --seed 0
 """
 
-import argparse
-
-from _seeds import run_seeds
+from _seeds import main
 
 RECIPE = {"num_train_epochs": 8, "learning_rate": 5e-3, "lr_scheduler_type": "one_cycle", "weight_decay": 0.05,
           "label_smoothing": 0.1, "augment": "shift", "max_shift": 2, "per_device_train_batch_size": 128}
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--output-dir", default="runs/examples/lenet5-mnist")
-    ns = parser.parse_args()
-    run_seeds("cnn", "mnist", ns.seeds, ns.output_dir, preset="lenet5", **RECIPE)
+    main(__doc__, "cnn", "mnist", "runs/examples/lenet5-mnist", preset="lenet5", **RECIPE)

@@ -18,17 +18,11 @@ The same run from the command line, for one seed:
         --weight-decay 0.05 --label-smoothing 0.1 --augment shift --per-device-train-batch-size 128 --seed 0
 """
 
-import argparse
-
-from _seeds import run_seeds
+from _seeds import main
 
 CONFIG = {"hidden_sizes": (800, 800), "hidden_act": "relu", "hidden_dropout_prob": 0.2}
 RECIPE = {"num_train_epochs": 10, "learning_rate": 1e-3, "lr_scheduler_type": "one_cycle", "weight_decay": 0.05,
           "label_smoothing": 0.1, "augment": "shift", "max_shift": 2, "per_device_train_batch_size": 128}
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--output-dir", default="runs/examples/mlp-mnist")
-    ns = parser.parse_args()
-    run_seeds("mlp", "mnist", ns.seeds, ns.output_dir, config_overrides=CONFIG, **RECIPE)
+    main(__doc__, "mlp", "mnist", "runs/examples/mlp-mnist", config_overrides=CONFIG, **RECIPE)
