@@ -848,4 +848,23 @@ def write_model_card(
     return atomic_write_text(root / "README.md", str(card))
 
 
-__all__ = ["FAMILIES", "build_model_card", "write_model_card"]
+def retarget_usage(card_text: str, repo_id: str) -> str:
+    """The card text with its usage snippets loading ``repo_id`` instead of the local model name.
+
+    A card is written when training ends, before anyone knows the Hub repo it will be pushed to; its "How to
+    use" snippets call ``from_pretrained("<model name>")``. :func:`classicnets.hub.push_to_hub` rewrites those
+    calls (and only those) in the copy it pushes. A card without a model name is returned unchanged.
+
+    Example:
+        >>> card = build_model_card(family="mlp", model_name="mlp-mnist", dataset_name="MNIST", dataset_id=None,
+        ...                         metrics={}, hyperparameters={})
+        >>> 'from_pretrained("me/mlp-mnist")' in retarget_usage(str(card), "me/mlp-mnist")
+        True
+    """
+    model_name = ModelCard(card_text).data.model_name
+    if not model_name or model_name == repo_id:
+        return card_text
+    return card_text.replace(f".from_pretrained({json.dumps(model_name)}", f".from_pretrained({json.dumps(repo_id)}")
+
+
+__all__ = ["FAMILIES", "build_model_card", "retarget_usage", "write_model_card"]

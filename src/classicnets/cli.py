@@ -1,4 +1,4 @@
-"""The ``classicnets`` command line: ``train``, ``evaluate`` and ``data``.
+"""The ``classicnets`` command line: ``train``, ``evaluate``, ``push`` and ``data``.
 
 Thin by design: it parses flags and calls ``classicnets.training.run_training``, ``classicnets.loading`` and
 ``classicnets.data``. Flags follow transformers/accelerate habits (``--output-dir``, ``--seed``,
@@ -9,6 +9,8 @@ Examples:
     classicnets train cnn --preset lenet5 --dataset mnist --output-dir runs/lenet5-mnist
     ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 -m classicnets train cnn ...
     classicnets evaluate runs/lenet5-mnist --dataset mnist
+    classicnets push runs/lenet5-mnist --repo-id me/lenet5-mnist
+    classicnets train cnn --init-from me/lenet5-mnist --freeze-backbone --dataset fashion_mnist --output-dir runs/ft
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, evaluate and prepare data for the classic deep-learning architectures as Hugging Face "
                     "models. `classicnets COMMAND --help` explains each command.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,data}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,push,data}")
 
     # ------------------------------------------------------------------ train
     t = sub.add_parser(
@@ -132,6 +134,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--train-subset", type=int, default=None, help="train on N examples only (quick runs)")
     _add(g, "--eval-subset", type=int, default=None, help="evaluate on the first N test examples only")
     _add(g, "--disable-tqdm", action="store_true", help="hide the progress bar (e.g. in CI logs)")
+    g = t.add_argument_group("transfer learning")
+    _add(g, "--init-from", default=None, metavar="DIR_OR_REPO_ID",
+         help="start from a pretrained checkpoint of the same architecture (a folder or a Hub repo id); its output "
+              "layer is replaced when the dataset's labels differ")
+    _add(g, "--freeze-backbone", action="store_true", help="train only the output layer (a linear probe)")
+    _add(g, "--freeze-up-to", default=None, metavar="BLOCK",
+         help="freeze the trunk from the input up to and including BLOCK (e.g. cnn.stages.1)")
+    _add(g, "--backbone-lr-scale", type=float, default=1.0,
+         help="learning rate of the pretrained trunk relative to --learning-rate")
+    _add(g, "--layer-decay", type=float, default=None,
+         help="block k before the head trains at --learning-rate * LAYER_DECAY**k (discriminative fine-tuning)")
+    g = t.add_argument_group("sharing on the Hub")
+    _add(g, "--push-to-hub", action="store_true", help="push the finished model folder to the Hub")
+    _add(g, "--hub-model-id", default=None, help="NAMESPACE/NAME of the repo (default: the name of --output-dir)")
+    _add(g, "--hub-token", default=None, help="write token (default: HF_TOKEN or `hf auth login`); never saved")
+    _add(g, "--hub-private-repo", action="store_true", default=None, help="create the repo as private")
+    _add(g, "--hub-revision", default=None, help="branch to push to (created when missing)")
 
     # ------------------------------------------------------------------ evaluate
     e = sub.add_parser(
@@ -141,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "training when the folder records it.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    e.add_argument("model_dir", help="a folder written by `classicnets train` or save_pretrained")
+    e.add_argument("model_dir", help="a folder written by `classicnets train` or save_pretrained, or a Hub repo id")
     _add(e, "--dataset", default=None, choices=DATASET_NAMES,
          help="named dataset to evaluate on; None: the one a `classicnets train` folder records")
     _add(e, "--split", default="test", choices=("train", "test"), help="dataset split to evaluate on")
@@ -149,6 +168,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add(e, "--data-source", default="auto", choices=("auto", "offline", "hub"), help="where the data comes from")
     _add(e, "--trust-remote-code", action="store_true",
          help="allow the folder's own model code to run (only needed without classicnets installed)")
+
+    # ------------------------------------------------------------------ push
+    p = sub.add_parser(
+        "push", help="push a saved model folder to the Hugging Face Hub",
+        description="Create the Hub repo if needed and upload the whole model folder (weights, config, image "
+                    "processor, the model's code, model card and pictures) in one commit. Resumable training states "
+                    "(checkpoints/) stay local. Set HF_ENDPOINT for another Hub server.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("model_dir", help="a folder written by `classicnets train` or save_pretrained, with a README.md card")
+    _add(p, "--repo-id", required=True, help="NAMESPACE/NAME of the repo (NAME alone: the token owner's namespace)")
+    _add(p, "--revision", default=None, help="branch to push to (created when missing)")
+    _add(p, "--private", action="store_true", default=None, help="create the repo as private")
+    _add(p, "--commit-message", default=None, help="message of the commit")
+    _add(p, "--token", default=None, help="write token (default: HF_TOKEN or `hf auth login`)")
 
     # ------------------------------------------------------------------ data
     d = sub.add_parser("data", help="list or prepare the named datasets")
@@ -181,13 +215,24 @@ def _train(ns) -> int:
 
 def _evaluate(ns) -> int:
     from .evaluation import evaluate_folder, recorded_dataset
+    from .hub import resolve_checkpoint
 
-    dataset = ns.dataset or recorded_dataset(ns.model_dir)
+    folder = resolve_checkpoint(ns.model_dir)
+    dataset = ns.dataset or recorded_dataset(folder)
     if dataset is None:
         raise ValueError(f"{ns.model_dir} does not record the dataset it was trained on; pass --dataset NAME.")
-    metrics = evaluate_folder(ns.model_dir, dataset, split=ns.split, batch_size=ns.batch_size,
+    metrics = evaluate_folder(folder, dataset, split=ns.split, batch_size=ns.batch_size,
                               data_source=ns.data_source, trust_remote_code=ns.trust_remote_code)
     print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _push(ns) -> int:
+    from .hub import push_to_hub
+
+    url = push_to_hub(ns.model_dir, ns.repo_id, token=ns.token, private=ns.private, revision=ns.revision,
+                      commit_message=ns.commit_message)
+    print(f"Pushed {ns.model_dir} to {ns.repo_id}: {url}")
     return 0
 
 
@@ -217,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.disable_progress_bar()
     try:
-        return {"train": _train, "evaluate": _evaluate, "data": _data}[ns.command](ns)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
+        return {"train": _train, "evaluate": _evaluate, "push": _push, "data": _data}[ns.command](ns)
+    except (ValueError, RuntimeError, OSError) as err:  # OSError: missing files, Hub and network errors
         print(f"classicnets {ns.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -35,12 +35,13 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
         0.993...
     """
     from .data import DATASETS, image_tensors, load_dataset
+    from .hub import resolve_checkpoint
     from .loading import load_pretrained
 
     if dataset not in DATASETS:
         raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(sorted(DATASETS))}.")
     spec = DATASETS[dataset]
-    folder = Path(model_dir)
+    folder = resolve_checkpoint(model_dir)
     model = load_pretrained(folder, trust_remote_code=trust_remote_code).eval()
     if model.config.num_labels != len(spec.label_names):
         raise ValueError(

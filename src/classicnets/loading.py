@@ -59,11 +59,15 @@ def _drop_load_report(record: logging.LogRecord) -> bool:
     return "LOAD REPORT" not in record.getMessage()
 
 
-def load_pretrained(path: str | os.PathLike, auto_class=None, expected_model_type: str | None = None, **kwargs):
-    """``auto_class.from_pretrained(path)`` for a local folder, refusing anything that would load wrongly.
+def load_pretrained(path: str | os.PathLike, auto_class=None, expected_model_type: str | None = None,
+                    revision: str | None = None, token: str | None = None, **kwargs):
+    """``auto_class.from_pretrained(path)`` for a checkpoint folder or Hub repo, refusing anything that would load
+    wrongly.
 
     Args:
-        path: a checkpoint folder written by ``save_pretrained``.
+        path: a checkpoint folder written by ``save_pretrained``, or a Hub repo id (downloaded into the cache
+            first with :func:`classicnets.hub.download`, which fails fast and clearly without network).
+        revision, token: the branch/tag/commit and the token for a Hub repo.
         auto_class: the transformers Auto class (default ``AutoModelForImageClassification``).
         expected_model_type: e.g. ``"classicnets_cnn"``; a checkpoint of another architecture is an error.
         **kwargs: passed to ``from_pretrained``.
@@ -75,7 +79,10 @@ def load_pretrained(path: str | os.PathLike, auto_class=None, expected_model_typ
 
     import classicnets  # noqa: F401  registers the Auto classes
 
+    from .hub import resolve_checkpoint
+
     auto_class = auto_class or AutoModelForImageClassification
+    path = resolve_checkpoint(path, revision=revision, token=token)
     config = check_checkpoint_folder(path)
     model_type = config.get("model_type")
     if expected_model_type and model_type != expected_model_type:

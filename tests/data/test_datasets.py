@@ -23,7 +23,7 @@ import PIL.Image
 import pytest
 import torch
 
-from classicnets import CNNConfig, CNNForImageClassification  # importing classicnets registers the Auto classes
+from classicnets import CNNConfig, CNNForImageClassification, hub  # importing classicnets registers the Auto classes
 from classicnets.data import (
     DATASETS,
     DataIntegrityError,
@@ -323,10 +323,10 @@ def test_hub_probe_is_bounded_when_packets_vanish(online):
         server.listen(8)
         endpoint = f"http://127.0.0.1:{server.getsockname()[1]}"
         start = time.perf_counter()
-        assert loading.hub_reachable(endpoint, timeout=0.5) is False
+        assert hub.hub_reachable(endpoint, timeout=0.5) is False
         assert time.perf_counter() - start < 1.5
         start = time.perf_counter()
-        assert loading.hub_reachable(endpoint, timeout=0.5) is False  # cached for the process
+        assert hub.hub_reachable(endpoint, timeout=0.5) is False  # cached for the process
         assert time.perf_counter() - start < 0.05
 
 
@@ -343,7 +343,7 @@ def test_hub_probe_sees_a_live_server(online):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-        assert loading.hub_reachable(endpoint, timeout=2.0, refresh=True) is True
+        assert hub.hub_reachable(endpoint, timeout=2.0, refresh=True) is True
     finally:
         server.shutdown()
         server.server_close()
@@ -356,8 +356,8 @@ def test_offline_mode_skips_the_probe_and_refuses_the_hub(monkeypatch, real):
         raise AssertionError("the Hub must not be probed in offline mode")
 
     with monkeypatch.context() as patch:
-        patch.setattr(loading.threading, "Thread", no_probe)
-        assert loading.hub_reachable("http://127.0.0.1:9", refresh=True) is False
+        patch.setattr(hub.threading, "Thread", no_probe)
+        assert hub.hub_reachable("http://127.0.0.1:9", refresh=True) is False
     with pytest.raises(ConnectionError, match="offline mode is on"):
         load_dataset("mnist", source="hub")
     auto = load_dataset("mnist", source="auto")  # falls back to the offline source without probing

@@ -26,12 +26,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..hub import HUB_PROBE_TIMEOUT, hub_endpoint, hub_offline_mode, hub_reachable
 from ..utils import atomic_directory
 from ..utils import cache_dir as default_cache_dir
 from .sources import NUM_ROWS, DataIntegrityError, prepare_hint, read_offline, sha256_file
@@ -47,75 +47,8 @@ FORMAT_VERSION = 1  # bump when the converted layout changes; old cache entries 
 MANIFEST = "classicnets.json"
 SOURCES = ("auto", "offline", "hub")
 SPLITS = ("train", "test")
-HUB_PROBE_TIMEOUT = 3.0
 
-
-# ------------------------------------------------------------------------------------------ Hub probe
-_probe_lock = threading.Lock()
-_probe_results: dict[str, bool] = {}
-_fallback_logged: set[str] = set()
-
-
-def hub_offline_mode() -> bool:
-    """Whether the user asked for offline mode (``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE``)."""
-    from huggingface_hub import constants
-
-    truthy = {"1", "ON", "YES", "TRUE"}
-    return bool(constants.HF_HUB_OFFLINE) or any(
-        os.environ.get(var, "").upper() in truthy for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-    )
-
-
-def hub_endpoint() -> str:
-    """The Hub endpoint ``huggingface_hub`` uses (``HF_ENDPOINT``, read when it was imported)."""
-    from huggingface_hub import constants
-
-    return constants.ENDPOINT
-
-
-def hub_reachable(endpoint: str | None = None, timeout: float = HUB_PROBE_TIMEOUT, refresh: bool = False) -> bool:
-    """Whether the Hub answers an HTTP ``HEAD`` within ``timeout`` seconds; cached once per process.
-
-    The request goes through ``huggingface_hub``'s own HTTP client, in a daemon thread that is joined with
-    ``timeout``, so the call returns in time even behind a firewall that silently drops packets (the
-    thread is then abandoned). Offline mode (:func:`hub_offline_mode`) answers ``False`` without probing.
-
-    Args:
-        endpoint: the server to probe; defaults to :func:`hub_endpoint`.
-        timeout: the most seconds to wait.
-        refresh: probe again even if this endpoint was probed before in this process.
-
-    Returns:
-        ``True`` if the server answered with a status below 500.
-
-    Example:
-        >>> hub_reachable("http://127.0.0.1:9", timeout=0.5)
-        False
-    """
-    if hub_offline_mode():
-        return False
-    endpoint = endpoint or hub_endpoint()
-    with _probe_lock:
-        if not refresh and endpoint in _probe_results:
-            return _probe_results[endpoint]
-    answer: list[bool] = []
-
-    def probe() -> None:
-        from huggingface_hub.utils import get_session
-
-        try:
-            response = get_session().head(endpoint, timeout=timeout, follow_redirects=False)
-            answer.append(response.status_code < 500)
-        except Exception:  # noqa: BLE001 (any transport error, httpx-style or OSError, means "unreachable")
-            answer.append(False)
-
-    thread = threading.Thread(target=probe, name="classicnets-hub-probe", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    reachable = bool(answer and answer[0])
-    with _probe_lock:
-        _probe_results[endpoint] = reachable
-    return reachable
+_fallback_logged: set[str] = set()  # datasets whose fallback to the offline source was already logged
 
 
 # -------------------------------------------------------------------------------------- conversions

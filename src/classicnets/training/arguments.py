@@ -61,6 +61,22 @@ class TrainingArguments:
         eval_subset: Evaluate on the first N test examples.
         torch_compile: Compile the model with ``torch.compile`` (opt-in: helps MLPs, slows LeNet on CPU).
         disable_tqdm: Hide the progress bar.
+        init_from: Start from a pretrained checkpoint (a local folder or a Hub repo id) of the same architecture
+            instead of random weights: its trunk is kept, and its output layer is replaced when the dataset's
+            label set differs (transfer learning).
+        freeze_backbone: Train only the output layer of the ``init_from`` model (a linear probe on its features).
+        freeze_up_to: Freeze the blocks of the ``init_from`` trunk from the input up to and including this one
+            (e.g. ``cnn.stages.1``); the later blocks and the head are fine-tuned.
+        backbone_lr_scale: Learning rate of the pretrained trunk relative to ``learning_rate`` (discriminative
+            fine-tuning; 1.0 trains all layers alike).
+        layer_decay: Instead of one scale, block ``k`` counted back from the head trains at
+            ``learning_rate * layer_decay ** k`` (Howard & Ruder 2018).
+        push_to_hub: Push the finished model folder to the Hub repo ``hub_model_id``.
+        hub_model_id: ``NAMESPACE/NAME`` of the repo (default: the name of ``output_dir`` in the token owner's
+            namespace).
+        hub_token: The write token (default: ``HF_TOKEN`` or ``hf auth login``). Never written to any file.
+        hub_private_repo: Create the repo as private.
+        hub_revision: The branch to push to (created when missing).
     """
 
     output_dir: str
@@ -102,6 +118,16 @@ class TrainingArguments:
     eval_subset: int | None = None
     torch_compile: bool = False
     disable_tqdm: bool = False
+    init_from: str | None = None
+    freeze_backbone: bool = False
+    freeze_up_to: str | None = None
+    backbone_lr_scale: float = 1.0
+    layer_decay: float | None = None
+    push_to_hub: bool = False
+    hub_model_id: str | None = None
+    hub_token: str | None = field(default=None, repr=False)
+    hub_private_repo: bool | None = None
+    hub_revision: str | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -149,6 +175,25 @@ class TrainingArguments:
             raise ValueError(f"--validation-split must be in [0, 1), got {self.validation_split!r}.")
         if not self.warmup_ratio < 1.0:
             raise ValueError(f"--warmup-ratio must be < 1, got {self.warmup_ratio!r}.")
+        if (self.freeze_backbone or self.freeze_up_to or self.backbone_lr_scale != 1.0 or self.layer_decay) \
+                and not self.init_from:
+            raise ValueError(
+                "--freeze-backbone, --freeze-up-to, --backbone-lr-scale and --layer-decay fine-tune a pretrained model: "
+                "add --init-from FOLDER_OR_REPO_ID."
+            )
+        if self.freeze_backbone and self.freeze_up_to:
+            raise ValueError("Give either --freeze-backbone (the whole trunk) or --freeze-up-to BLOCK, not both.")
+        if not self.backbone_lr_scale > 0:
+            raise ValueError(
+                f"--backbone-lr-scale must be > 0, got {self.backbone_lr_scale!r}; to keep the trunk fixed, use "
+                f"--freeze-backbone."
+            )
+        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
+            raise ValueError(f"--layer-decay must be in (0, 1], got {self.layer_decay!r}.")
+        if self.layer_decay is not None and self.backbone_lr_scale != 1.0:
+            raise ValueError("Give either --backbone-lr-scale or --layer-decay, not both.")
+        if not self.push_to_hub and (self.hub_model_id or self.hub_revision or self.hub_private_repo):
+            raise ValueError("--hub-model-id, --hub-revision and --hub-private-repo need --push-to-hub.")
         if self.early_stopping_patience is not None and self.validation_split == 0.0:
             raise ValueError(
                 "--early-stopping-patience needs a validation split to watch: add e.g. --validation-split 0.1 "
@@ -156,7 +201,8 @@ class TrainingArguments:
             )
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every argument except ``hub_token``, which must never reach a file, a log or a model card."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "hub_token"}
 
 
 __all__ = ["TrainingArguments", "OPTIMIZERS", "SCHEDULERS", "MIXED_PRECISION", "AUGMENTATIONS", "REPORT_TO"]

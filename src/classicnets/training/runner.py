@@ -175,9 +175,10 @@ def split_train(n: int, validation_split: float, train_subset: int | None, seed:
     return train_idx.sort().values, val_idx.sort().values
 
 
-# Flags that change how a run is operated (logs, checkpoints, progress bar), not what it learns.
+# Flags that change how a run is operated (logs, checkpoints, progress bar, sharing), not what it learns.
 _OPERATIONAL = ("output_dir", "extra", "resume_from_checkpoint", "overwrite_output_dir", "disable_tqdm",
-                "logging_steps", "save_steps", "save_total_limit", "report_to", "per_device_eval_batch_size")
+                "logging_steps", "save_steps", "save_total_limit", "report_to", "per_device_eval_batch_size",
+                "push_to_hub", "hub_model_id", "hub_private_repo", "hub_revision")
 
 
 def card_hyperparameters(args: TrainingArguments, num_processes: int = 1) -> dict:
@@ -201,16 +202,96 @@ def card_hyperparameters(args: TrainingArguments, num_processes: int = 1) -> dic
         hyper.pop("max_steps")
     if args.early_stopping_patience is None:
         hyper.pop("early_stopping_patience"), hyper.pop("metric_for_best_model")
+    if not args.init_from:
+        for name in ("freeze_backbone", "backbone_lr_scale"):
+            hyper.pop(name)
     hyper = {k: v for k, v in hyper.items() if v is not None}
     hyper["num_processes"] = num_processes
     hyper["total_train_batch_size"] = args.per_device_train_batch_size * args.gradient_accumulation_steps * num_processes
     return hyper
 
 
+def load_initial_model(arch: str, spec, args: TrainingArguments, preset: str | None = None,
+                       overrides: dict | None = None):
+    """The pretrained model named by ``args.init_from``, ready to fine-tune on the dataset ``spec``.
+
+    Its output layer is replaced (freshly initialised) when the dataset's label set differs from the
+    checkpoint's, and the trunk is frozen as ``args.freeze_backbone`` / ``args.freeze_up_to`` say.
+
+    Returns:
+        ``(model, head_replaced)``.
+
+    Raises:
+        ValueError: architecture flags given with ``--init-from`` (the checkpoint decides the architecture), a
+            checkpoint of another architecture, or images of another shape than the checkpoint reads.
+        FileNotFoundError, HubUnreachableError: the folder or Hub repo cannot be found or reached.
+    """
+    from transformers import AutoModelForImageClassification
+
+    from ..hub import resolve_checkpoint
+    from ..loading import load_pretrained
+    from ..transfer import freeze, replace_head
+
+    if preset or overrides:
+        given = ", ".join(([f"--preset {preset}"] if preset else []) + sorted(overrides or {}))
+        raise ValueError(
+            f"--init-from takes the architecture from the checkpoint; drop {given} (or train from scratch without "
+            f"--init-from)."
+        )
+    folder = resolve_checkpoint(args.init_from)
+    model = load_pretrained(folder, AutoModelForImageClassification, expected_model_type=f"classicnets_{arch}")
+    config = model.config
+    expected = (config.num_channels, *tuple(config.image_size))
+    given = (spec.num_channels, *tuple(spec.image_size))
+    if expected != given:
+        raise ValueError(
+            f"--init-from {args.init_from} reads {'x'.join(map(str, expected))} images but --dataset {spec.name} has "
+            f"{'x'.join(map(str, given))} images; fine-tune it on a dataset with the same input shape, or train "
+            f"from scratch."
+        )
+    names = [config.id2label.get(i, config.id2label.get(str(i))) for i in range(config.num_labels)]
+    head_replaced = names != list(spec.label_names)
+    if head_replaced:
+        replace_head(model, len(spec.label_names), dict(enumerate(spec.label_names)))
+    if args.freeze_backbone:
+        freeze(model)
+    elif args.freeze_up_to:
+        up_to = args.freeze_up_to
+        try:
+            freeze(model, up_to=int(up_to) if str(up_to).lstrip("-").isdigit() else up_to)  # a block name or a count
+        except ValueError as err:
+            raise ValueError(f"--freeze-up-to {up_to}: {err}") from None
+    return model, head_replaced
+
+
+def _transfer_section(args: TrainingArguments, base_name: str, model, head_replaced: bool, dataset: str) -> str:
+    from ..transfer import trainable_summary
+
+    summary = trainable_summary(model)
+    head = (f"its output layer was replaced by a new one for the {model.config.num_labels} classes of {dataset}"
+            if head_replaced else f"its output layer was kept ({dataset} has the same classes)")
+    if args.freeze_backbone:
+        how = "The pretrained trunk was frozen and only the output layer was trained (a linear probe on its features)."
+    elif args.freeze_up_to:
+        how = f"The pretrained blocks up to and including `{args.freeze_up_to}` were frozen; the rest was fine-tuned."
+    else:
+        how = "All layers were fine-tuned."
+    if args.layer_decay is not None:
+        how += (f" Discriminative learning rates: block k before the head trained at learning_rate x "
+                f"{args.layer_decay:g}^k.")
+    elif args.backbone_lr_scale != 1.0:
+        how += f" The pretrained trunk trained at {args.backbone_lr_scale:g} x the head's learning rate."
+    return (
+        f"Initialised from `{base_name}`; {head}. {how} "
+        f"Trainable parameters: {summary['trainable']:,} of {summary['total']:,}."
+    )
+
+
 def export(output_dir: str, model, processor, args: TrainingArguments, metrics: dict, history: list,
-           arch: str, dataset_spec, preset: str | None) -> Path:
+           arch: str, dataset_spec, preset: str | None, repo_id: str | None = None, head_replaced: bool = False) -> Path:
     """Writes the final model folder: every file is built in a temporary folder, then moved into place."""
     from ..cards import write_model_card
+    from ..hub import looks_like_repo_id
 
     out = Path(output_dir)
     tmp = out / ".export.tmp"
@@ -233,12 +314,18 @@ def export(output_dir: str, model, processor, args: TrainingArguments, metrics: 
         num_processes = metrics.get("num_processes", 1)
         card_metrics = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
         name = f"{preset or arch}-{dataset_spec.name}"
+        base_model, extra = None, None
+        if args.init_from:
+            base_model = args.init_from  # a Hub repo id goes to the card's metadata; a local folder only to its text
+            base_name = args.init_from if looks_like_repo_id(args.init_from) else Path(args.init_from).name
+            name = f"{preset or arch}-{Path(base_name).name}-{dataset_spec.name}"
+            extra = {"Transfer learning": _transfer_section(args, base_name, model, head_replaced, dataset_spec.name)}
         write_model_card(
             tmp, family=arch, model_name=name, task="image-classification", dataset_name=dataset_spec.name,
             dataset_id=dataset_spec.hub_id, dataset_split="test", metrics=card_metrics,
             hyperparameters={"architecture": arch, "preset": preset, **card_hyperparameters(args, num_processes)},
             config=model.config.to_dict(),
-            pictures=pictures,
+            pictures=pictures, base_model=base_model, extra_sections=extra, repo_id=repo_id,
         )
         share_files(tmp)  # safetensors writes owner-only files; a model folder is meant to be shared
         # config.json last: a folder is only loadable once its config is in place.
@@ -267,16 +354,28 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
     if arch not in IMAGE_CLASSIFIERS:
         raise ValueError(f"Unknown architecture {arch!r}; choose one of {', '.join(sorted(IMAGE_CLASSIFIERS))}.")
     spec = DATASETS[dataset]
-    config = build_config(arch, spec, preset, config_overrides)
+    repo_id = hub_repo_id(args) if args.push_to_hub else None
+    if args.push_to_hub:  # fail before training, not after it
+        from ..hub import check_repo_id, hub_endpoint, require_reachable, resolve_token
+
+        check_repo_id(repo_id)
+        resolve_token(args.hub_token)
+        require_reachable(hub_endpoint(), f"push the trained model to {repo_id}", " Nothing was trained.")
+    from accelerate.utils import set_seed
+
+    set_seed(args.seed)
+    head_replaced = False
+    if args.init_from:
+        model, head_replaced = load_initial_model(arch, spec, args, preset, config_overrides)
+        config = model.config
+    else:
+        config = build_config(arch, spec, preset, config_overrides)
+        model = IMAGE_CLASSIFIERS[arch](config)
     signature = _run_signature(arch, dataset, config)
 
     task = ImageClassificationTask(spec.mean, spec.std, augment=args.augment, max_shift=args.max_shift,
                                    max_rotation=args.max_rotation)
     # Build the Trainer (and so the Accelerator) first: output-folder checks run on the main process only.
-    from accelerate.utils import set_seed
-
-    set_seed(args.seed)
-    model = IMAGE_CLASSIFIERS[arch](config)
     splits = load_dataset(dataset, source=data_source)
     images, labels = image_tensors(splits["train"])
     train_idx, val_idx = split_train(len(labels), args.validation_split, args.train_subset, args.seed)
@@ -310,9 +409,25 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
         unwrapped = acc.unwrap_model(trainer.model)
         unwrapped = getattr(unwrapped, "_orig_mod", unwrapped)  # torch.compile wrapper
         export(args.output_dir, unwrapped, make_image_processor(spec), args, metrics, result.history, arch, spec,
-               preset)
+               preset, repo_id=repo_id, head_replaced=head_replaced)
     acc.wait_for_everyone()
+    if args.push_to_hub and acc.is_main_process:
+        from ..hub import push_to_hub
+
+        try:
+            metrics["hub_commit_url"] = push_to_hub(args.output_dir, repo_id, token=args.hub_token,
+                                                    private=args.hub_private_repo, revision=args.hub_revision)
+        except Exception as err:
+            raise RuntimeError(
+                f"Training finished and the model is saved in {args.output_dir}, but the push to {repo_id} failed: "
+                f"{err} Push it later with `classicnets push {args.output_dir} --repo-id {repo_id}`."
+            ) from err
     return metrics
 
 
-__all__ = ["DATASET_FIELDS", "build_config", "model_fields", "card_hyperparameters", "export", "prepare_output_dir", "run_training", "split_train", "PRESETS"]
+def hub_repo_id(args: TrainingArguments) -> str:
+    """``--hub-model-id``, or the name of ``--output-dir`` (the repo then goes to the token owner's namespace)."""
+    return args.hub_model_id or Path(args.output_dir).resolve().name
+
+
+__all__ = ["DATASET_FIELDS", "build_config", "hub_repo_id", "load_initial_model", "model_fields", "card_hyperparameters", "export", "prepare_output_dir", "run_training", "split_train", "PRESETS"]

@@ -100,7 +100,15 @@ def check_world_size(accelerator: Accelerator | PartialState) -> None:
 
 
 def build_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.optim.Optimizer:
-    groups = parameter_groups(model, args.weight_decay)
+    if args.backbone_lr_scale != 1.0 or args.layer_decay is not None:
+        from ..transfer import parameter_groups as transfer_groups  # discriminative learning rates per block
+
+        groups = transfer_groups(model, args.learning_rate, args.weight_decay,
+                                 backbone_lr_scale=args.backbone_lr_scale, layer_decay=args.layer_decay)
+    else:
+        groups = parameter_groups(model, args.weight_decay)
+    if not any(group["params"] for group in groups):
+        raise ValueError("The model has no trainable parameters (everything is frozen); unfreeze at least the head.")
     if args.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2),
                                  eps=args.adam_epsilon)
@@ -115,7 +123,7 @@ def build_optimizer(model: torch.nn.Module, args: TrainingArguments) -> torch.op
 def build_scheduler(optimizer, args: TrainingArguments, total_updates: int):
     if args.lr_scheduler_type == "one_cycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=args.learning_rate, total_steps=max(total_updates, 1),
+            optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=max(total_updates, 1),
             pct_start=args.warmup_ratio or 0.3,
             # Adam's beta1 (or SGD's momentum) cycles inversely to the learning rate, as in Smith & Topin.
             cycle_momentum=args.optimizer in ("adamw", "adam") or args.momentum > 0,
