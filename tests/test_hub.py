@@ -1,22 +1,19 @@
 """classicnets.hub: refusals before anything is sent, bounded failure without network, nothing local lost.
 
-The round trips through a Hub-protocol server (push, download, from_pretrained by repo id, remote code,
-revisions, the offline cache) are in ``test_hub_roundtrip.py``; these tests need no server.
+The round trips through the loopback Hub (push, download, from_pretrained by repo id, remote code, revisions,
+the offline cache) are in ``test_hub_roundtrip.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
 from classicnets import hub
-from classicnets.training import TrainingArguments, run_training
-
-DIGITS_MLP = {"hidden_sizes": (32,)}
+from classicnets.training import TrainingArguments
 
 
 def folder_digest(folder: Path) -> dict[str, str]:
@@ -24,14 +21,9 @@ def folder_digest(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def trained_folder(tmp_path_factory) -> Path:
-    """A real ``classicnets train`` folder: an MLP trained briefly on digits (card, metrics, picture, checkpoints/)."""
-    out = tmp_path_factory.mktemp("hub") / "mlp-digits"
-    args = TrainingArguments(output_dir=str(out), max_steps=30, per_device_train_batch_size=32, learning_rate=3e-3,
-                             seed=0, disable_tqdm=True)
-    run_training("mlp", "digits", args, config_overrides=DIGITS_MLP, data_source="offline")
-    return out
+@pytest.fixture
+def trained_folder(digits_run) -> Path:
+    return digits_run
 
 
 @pytest.fixture
@@ -46,12 +38,9 @@ def online(monkeypatch):
 
 
 @pytest.fixture
-def silent_endpoint():
+def silent_endpoint(silent_hub) -> str:
     """A server that accepts connections and never answers (a firewall that drops packets looks like this)."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(16)
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    return silent_hub.endpoint
 
 
 @pytest.mark.parametrize("bad", ["me/lenet 5", "me/a/b", "me/x--y", "-me/x", "", "me/x.git"])
