@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--logging-steps", type=int, default=50, help="log the training loss every N updates")
     _add(g, "--resume-from-checkpoint", default=None, help="'latest' or a checkpoint folder")
     _add(g, "--report-to", default="none", choices=REPORT_TO, help="tensorboard logs under OUTPUT_DIR/logs")
+    _add(g, "--classes", type=int, nargs="+", default=None, metavar="ID",
+         help="keep only these label ids of the dataset (train and test), e.g. 0 1 2 3 4 for a transfer split")
     _add(g, "--train-subset", type=int, default=None, help="train on N examples only (quick runs)")
     _add(g, "--eval-subset", type=int, default=None, help="evaluate on the first N test examples only")
     _add(g, "--disable-tqdm", action="store_true", help="hide the progress bar (e.g. in CI logs)")
@@ -202,7 +204,7 @@ def _train(ns) -> int:
         if value is not None:
             overrides[flag] = tuple(value) if isinstance(value, list) else value
     fields = TrainingArguments.__dataclass_fields__
-    args = TrainingArguments(**{k: v for k, v in vars(ns).items() if k in fields})
+    args = TrainingArguments(**{k: tuple(v) if isinstance(v, list) else v for k, v in vars(ns).items() if k in fields})
     metrics = run_training(ns.arch, ns.dataset, args, preset=ns.preset, config_overrides=overrides,
                            data_source=ns.data_source)
     from accelerate import PartialState

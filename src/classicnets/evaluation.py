@@ -27,14 +27,17 @@ def _normalisation(folder: Path, spec) -> tuple[tuple[float, ...], tuple[float, 
 
 @torch.no_grad()
 def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_size: int = 1000,
-                    data_source: str = "auto", trust_remote_code: bool = False) -> dict:
+                    data_source: str = "auto", trust_remote_code: bool = False, classes=None) -> dict:
     """Accuracy and mean cross-entropy of the model in ``model_dir`` on ``dataset[split]``.
+
+    A model trained on some classes of the dataset (``classicnets train --classes``) is evaluated on the
+    examples of those classes; ``classes`` defaults to what the folder's ``training_args.json`` records.
 
     Example:
         >>> evaluate_folder("runs/lenet5-mnist", "mnist")["accuracy"]
         0.993...
     """
-    from .data import DATASETS, image_tensors, load_dataset
+    from .data import DATASETS, check_classes, image_tensors, load_dataset, select_classes
     from .hub import resolve_checkpoint
     from .loading import load_pretrained
 
@@ -42,16 +45,18 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
         raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(sorted(DATASETS))}.")
     spec = DATASETS[dataset]
     folder = resolve_checkpoint(model_dir)
+    classes = check_classes(spec, classes if classes is not None else recorded_classes(folder))
+    label_names = [spec.label_names[c] for c in classes] if classes else list(spec.label_names)
     model = load_pretrained(folder, trust_remote_code=trust_remote_code).eval()
-    if model.config.num_labels != len(spec.label_names):
+    if model.config.num_labels != len(label_names):
         raise ValueError(
-            f"{folder} predicts {model.config.num_labels} classes but {dataset} has {len(spec.label_names)}; "
+            f"{folder} predicts {model.config.num_labels} classes but {dataset} has {len(label_names)}; "
             f"evaluate it on the dataset it was trained for."
         )
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    if names != list(spec.label_names) and names != [f"LABEL_{i}" for i in range(len(names))]:
+    if names != label_names and names != [f"LABEL_{i}" for i in range(len(names))]:
         raise ValueError(
-            f"{folder} was trained for the classes {names[:4]}... but {dataset} has {list(spec.label_names)[:4]}...; "
+            f"{folder} was trained for the classes {names[:4]}... but {dataset} has {label_names[:4]}...; "
             f"evaluate it on the dataset it was trained for."
         )
     image_size = getattr(model.config, "image_size", None) or spec.image_size
@@ -66,7 +71,7 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
         )
     mean, std = _normalisation(folder, spec)
     task = ImageClassificationTask(mean, std)
-    images, labels = image_tensors(load_dataset(dataset, source=data_source)[split])
+    images, labels = select_classes(*image_tensors(load_dataset(dataset, source=data_source)[split]), classes)
     loader = torch.utils.data.DataLoader(task.dataset(images, labels), batch_size=batch_size,
                                          collate_fn=collate_batch)
     parts = []
@@ -75,7 +80,7 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
         parts.append(task.eval_tensors(model(**inputs), inputs))
     metrics = task.compute_metrics(*[torch.cat(c) for c in zip(*parts, strict=True)])
     result = {"model": str(folder), "model_class": type(model).__name__, "dataset": dataset, "split": split,
-              "num_examples": len(labels), **metrics}
+              **({"classes": list(classes)} if classes else {}), "num_examples": len(labels), **metrics}
     recorded = recorded_accuracy(folder, dataset, split)
     if recorded is not None:
         # The accuracy `classicnets train` measured on the same split at the end of training, in its process.
@@ -88,6 +93,14 @@ def recorded_dataset(folder: str | Path) -> str | None:
     """The dataset a ``classicnets train`` folder was trained on (from its ``run.json``), or ``None``."""
     try:
         return json.loads((Path(folder) / "run.json").read_text()).get("dataset")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def recorded_classes(folder: str | Path) -> list[int] | None:
+    """The label ids a ``classicnets train --classes`` run kept (from ``training_args.json``), or ``None``."""
+    try:
+        return json.loads((Path(folder) / "training_args.json").read_text()).get("classes")
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -107,4 +120,4 @@ def recorded_accuracy(folder: str | Path, dataset: str, split: str) -> float | N
     return value if isinstance(value, float) and training_args.get("eval_subset") is None else None
 
 
-__all__ = ["evaluate_folder", "recorded_accuracy", "recorded_dataset"]
+__all__ = ["evaluate_folder", "recorded_accuracy", "recorded_classes", "recorded_dataset"]

@@ -12,7 +12,7 @@ Example:
 """
 
 from .image_processing import make_image_processor
-from .loading import dataset_path, hub_reachable, image_tensors, load_dataset, prepare
+from .loading import check_classes, dataset_path, hub_reachable, image_tensors, load_dataset, prepare, select_classes
 from .sources import DataIntegrityError
 from .specs import DATASETS, DatasetSpec, get_spec
 
@@ -20,6 +20,7 @@ __all__ = [
     "DATASETS",
     "DataIntegrityError",
     "DatasetSpec",
+    "check_classes",
     "dataset_path",
     "get_spec",
     "hub_reachable",
@@ -27,4 +28,5 @@ __all__ = [
     "load_dataset",
     "make_image_processor",
     "prepare",
+    "select_classes",
 ]

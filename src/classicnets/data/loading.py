@@ -278,6 +278,51 @@ def load_dataset(name: str, source: str = "auto", cache_dir: str | os.PathLike |
 
 
 # ---------------------------------------------------------------------------------------- tensors
+def check_classes(spec: DatasetSpec, classes) -> tuple[int, ...] | None:
+    """``classes`` as a tuple of distinct label ids of ``spec`` (at least two), or ``None`` for all classes.
+
+    Raises:
+        ValueError: an id outside the dataset's labels, a repeated id, or fewer than two classes.
+    """
+    if classes is None:
+        return None
+    classes = tuple(int(c) for c in classes)
+    n = len(spec.label_names)
+    bad = [c for c in classes if not 0 <= c < n]
+    if bad or len(set(classes)) != len(classes) or len(classes) < 2:
+        raise ValueError(
+            f"--classes {' '.join(map(str, classes))}: give at least two distinct label ids of {spec.name}, each in "
+            f"0..{n - 1} ({', '.join(f'{i}={name}' for i, name in enumerate(spec.label_names))})."
+        )
+    return classes
+
+
+def select_classes(images: torch.Tensor, labels: torch.Tensor, classes: tuple[int, ...] | None):
+    """The examples whose label is in ``classes``, relabelled ``0..k-1`` in the order of ``classes``.
+
+    Splitting a dataset's classes in two (e.g. digits 0-4 and 5-9) gives a pretraining task and a new task
+    with the same inputs and disjoint labels, the set-up of Yosinski et al. 2014 ("How transferable are
+    features in deep neural networks?").
+
+    Example:
+        >>> import torch
+        >>> x, y = torch.zeros(5, 1, 2, 2), torch.tensor([3, 7, 5, 3, 9])
+        >>> select_classes(x, y, (5, 7))[1].tolist()
+        [1, 0]
+    """
+    import torch
+
+    if classes is None:
+        return images, labels
+    lookup = torch.full((int(labels.max()) + 1 if len(labels) else 1,), -1, dtype=torch.long)
+    for new, old in enumerate(classes):
+        if old < len(lookup):
+            lookup[old] = new
+    mapped = lookup[labels]
+    keep = mapped >= 0
+    return images[keep], mapped[keep]
+
+
 def image_tensors(split: datasets.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """The whole split as tensors, converted column-wise (no per-row Python).
 

@@ -57,6 +57,8 @@ class TrainingArguments:
         logging_steps: Log the training loss every N updates.
         resume_from_checkpoint: ``"latest"`` or a checkpoint folder to continue from.
         report_to: none or tensorboard (logs under ``<output_dir>/logs``).
+        classes: Keep only these label ids of the dataset (train and test), relabelled ``0..k-1`` in this order;
+            e.g. ``(0, 1, 2, 3, 4)`` and ``(5, 6, 7, 8, 9)`` split MNIST into two tasks for transfer experiments.
         train_subset: Train on the first N examples of the (shuffled with ``seed``) training set; for quick runs.
         eval_subset: Evaluate on the first N test examples.
         torch_compile: Compile the model with ``torch.compile`` (opt-in: helps MLPs, slows LeNet on CPU).
@@ -114,6 +116,7 @@ class TrainingArguments:
     logging_steps: int = 50
     resume_from_checkpoint: str | None = None
     report_to: str = "none"
+    classes: tuple[int, ...] | None = None
     train_subset: int | None = None
     eval_subset: int | None = None
     torch_compile: bool = False

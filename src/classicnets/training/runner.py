@@ -49,9 +49,10 @@ def model_fields(config_class) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(config_class) if f.name not in base and f.name not in DATASET_FIELDS)
 
 
-def build_config(arch: str, spec, preset: str | None = None, overrides: dict | None = None):
-    """The model config for ``arch`` on a dataset ``spec``: preset defaults, then the dataset's shape and labels,
-    then ``overrides`` (field name -> value).
+def build_config(arch: str, spec, preset: str | None = None, overrides: dict | None = None,
+                 label_names: list[str] | None = None):
+    """The model config for ``arch`` on a dataset ``spec``: preset defaults, then the dataset's shape and labels
+    (``label_names``, default all of the dataset's), then ``overrides`` (field name -> value).
 
     Raises:
         ValueError: an unknown architecture or preset, an override of a field the config does not have or that the
@@ -75,7 +76,7 @@ def build_config(arch: str, spec, preset: str | None = None, overrides: dict | N
             f"{config_class.__name__} has no field {', '.join(map(repr, unknown))} (a {arch} model is configured by "
             f"{', '.join(allowed)}); check the spelling or the architecture."
         )
-    labels = dict(enumerate(spec.label_names))
+    labels = dict(enumerate(label_names or spec.label_names))
     shape = {"image_size": tuple(spec.image_size), "num_channels": spec.num_channels}
     try:
         if preset:
@@ -99,9 +100,9 @@ def build_config(arch: str, spec, preset: str | None = None, overrides: dict | N
     return config
 
 
-def _run_signature(arch: str, dataset: str, config) -> dict:
-    return {"architecture": arch, "dataset": dataset, "model_type": config.model_type,
-            "config": json.loads(config.to_json_string(use_diff=False))}
+def _run_signature(arch: str, dataset: str, config, classes=None) -> dict:
+    return {"architecture": arch, "dataset": dataset, "classes": list(classes) if classes else None,
+            "model_type": config.model_type, "config": json.loads(config.to_json_string(use_diff=False))}
 
 
 def _describe(run: dict) -> str:
@@ -123,7 +124,8 @@ def prepare_output_dir(output_dir: str, signature: dict, args: TrainingArguments
         # and nothing to lose but its run.json, so it does not block a new start.
         existing = None
         run_file.unlink()
-    same_kind = existing is not None and all(existing.get(k) == signature.get(k) for k in ("architecture", "dataset"))
+    same_kind = existing is not None and all(existing.get(k) == signature.get(k)
+                                             for k in ("architecture", "dataset", "classes"))
     same = same_kind and existing.get("config") == signature.get("config")
     if args.resume_from_checkpoint:
         if existing is None:
@@ -212,7 +214,7 @@ def card_hyperparameters(args: TrainingArguments, num_processes: int = 1) -> dic
 
 
 def load_initial_model(arch: str, spec, args: TrainingArguments, preset: str | None = None,
-                       overrides: dict | None = None):
+                       overrides: dict | None = None, label_names: list[str] | None = None):
     """The pretrained model named by ``args.init_from``, ready to fine-tune on the dataset ``spec``.
 
     Its output layer is replaced (freshly initialised) when the dataset's label set differs from the
@@ -250,9 +252,10 @@ def load_initial_model(arch: str, spec, args: TrainingArguments, preset: str | N
             f"from scratch."
         )
     names = [config.id2label.get(i, config.id2label.get(str(i))) for i in range(config.num_labels)]
-    head_replaced = names != list(spec.label_names)
+    label_names = list(label_names or spec.label_names)
+    head_replaced = names != label_names
     if head_replaced:
-        replace_head(model, len(spec.label_names), dict(enumerate(spec.label_names)))
+        replace_head(model, len(label_names), dict(enumerate(label_names)))
     if args.freeze_backbone:
         freeze(model)
     elif args.freeze_up_to:
@@ -313,15 +316,19 @@ def export(output_dir: str, model, processor, args: TrainingArguments, metrics: 
         atomic_write_text(tmp / "training_args.json", json.dumps(hyper, indent=2))
         num_processes = metrics.get("num_processes", 1)
         card_metrics = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
-        name = f"{preset or arch}-{dataset_spec.name}"
+        dataset_name, suffix = dataset_spec.name, ""
+        if args.classes:  # the card's dataset and split are those classes only
+            dataset_name = f"{dataset_spec.name} (classes {', '.join(map(str, args.classes))})"
+            suffix = "-classes-" + "".join(map(str, args.classes)) if all(c < 10 for c in args.classes) else "-subset"
+        name = f"{preset or arch}-{dataset_spec.name}{suffix}"
         base_model, extra = None, None
         if args.init_from:
             base_model = args.init_from  # a Hub repo id goes to the card's metadata; a local folder only to its text
             base_name = args.init_from if looks_like_repo_id(args.init_from) else Path(args.init_from).name
-            name = f"{preset or arch}-{Path(base_name).name}-{dataset_spec.name}"
-            extra = {"Transfer learning": _transfer_section(args, base_name, model, head_replaced, dataset_spec.name)}
+            name = f"{preset or arch}-{Path(base_name).name}-{dataset_spec.name}{suffix}"
+            extra = {"Transfer learning": _transfer_section(args, base_name, model, head_replaced, dataset_name)}
         write_model_card(
-            tmp, family=arch, model_name=name, task="image-classification", dataset_name=dataset_spec.name,
+            tmp, family=arch, model_name=name, task="image-classification", dataset_name=dataset_name,
             dataset_id=dataset_spec.hub_id, dataset_split="test", metrics=card_metrics,
             hyperparameters={"architecture": arch, "preset": preset, **card_hyperparameters(args, num_processes)},
             config=model.config.to_dict(),
@@ -347,13 +354,15 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
         >>> metrics["test_accuracy"] > 0.98
         True
     """
-    from ..data import DATASETS, image_tensors, load_dataset, make_image_processor
+    from ..data import DATASETS, check_classes, image_tensors, load_dataset, make_image_processor, select_classes
 
     if dataset not in DATASETS:
         raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(sorted(DATASETS))}.")
     if arch not in IMAGE_CLASSIFIERS:
         raise ValueError(f"Unknown architecture {arch!r}; choose one of {', '.join(sorted(IMAGE_CLASSIFIERS))}.")
     spec = DATASETS[dataset]
+    classes = check_classes(spec, args.classes)
+    label_names = [spec.label_names[c] for c in classes] if classes else list(spec.label_names)
     repo_id = hub_repo_id(args) if args.push_to_hub else None
     if args.push_to_hub:  # fail before training, not after it
         from ..hub import check_repo_id, hub_endpoint, require_reachable, resolve_token
@@ -366,20 +375,20 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
     set_seed(args.seed)
     head_replaced = False
     if args.init_from:
-        model, head_replaced = load_initial_model(arch, spec, args, preset, config_overrides)
+        model, head_replaced = load_initial_model(arch, spec, args, preset, config_overrides, label_names)
         config = model.config
     else:
-        config = build_config(arch, spec, preset, config_overrides)
+        config = build_config(arch, spec, preset, config_overrides, label_names)
         model = IMAGE_CLASSIFIERS[arch](config)
-    signature = _run_signature(arch, dataset, config)
+    signature = _run_signature(arch, dataset, config, classes)
 
     task = ImageClassificationTask(spec.mean, spec.std, augment=args.augment, max_shift=args.max_shift,
                                    max_rotation=args.max_rotation)
     # Build the Trainer (and so the Accelerator) first: output-folder checks run on the main process only.
     splits = load_dataset(dataset, source=data_source)
-    images, labels = image_tensors(splits["train"])
+    images, labels = select_classes(*image_tensors(splits["train"]), classes)
     train_idx, val_idx = split_train(len(labels), args.validation_split, args.train_subset, args.seed)
-    test_images, test_labels = image_tensors(splits["test"])
+    test_images, test_labels = select_classes(*image_tensors(splits["test"]), classes)
     if args.eval_subset:
         test_images, test_labels = test_images[: args.eval_subset], test_labels[: args.eval_subset]
     train_ds = task.dataset(images[train_idx], labels[train_idx])
