@@ -102,3 +102,37 @@ def test_another_architecture_or_input_shape_is_refused(pretrained, tmp_path, ca
     err = capsys.readouterr().err
     assert "reads 1x28x28 images but --dataset digits has 1x8x8 images" in err
     assert before == {p.name: p.read_bytes() for p in pretrained.iterdir() if p.is_file()}  # nothing touched
+
+
+def test_class_split_pretrain_then_fine_tune_on_the_other_classes(tmp_path, capsys):
+    from classicnets.data import DATASETS, image_tensors, load_dataset
+    from classicnets.evaluation import evaluate_folder
+
+    first, second = tmp_path / "0to4", tmp_path / "5to9"
+    quick = ["--data-source", "offline", "--disable-tqdm", "--max-steps", "40", "--hidden-sizes", "32"]
+    assert main(["train", "mlp", "--dataset", "digits", "--classes", "0", "1", "2", "3", "4", "--output-dir",
+                 str(first), *quick]) == 0
+    config = json.loads((first / "config.json").read_text())
+    assert config["id2label"] == {str(i): str(i) for i in range(5)}
+    # evaluate reads the selection back: only the test digits 0-4, relabelled 0..4, give the training accuracy.
+    _, test_labels = image_tensors(load_dataset("digits", source="offline")["test"])
+    result = evaluate_folder(str(first), "digits", data_source="offline")
+    assert result["classes"] == [0, 1, 2, 3, 4] and result["num_examples"] == int((test_labels < 5).sum())
+    assert result["matches_training"] is True
+    assert "digits (classes 0, 1, 2, 3, 4)" in (first / "README.md").read_text()
+
+    quick = [q for q in quick if q not in ("--hidden-sizes", "32")]
+    assert main(["train", "mlp", "--dataset", "digits", "--classes", "9", "5", "6", "7", "8", "--output-dir",
+                 str(second), "--init-from", str(first), *quick]) == 0
+    config = json.loads((second / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(5)] == ["9", "5", "6", "7", "8"]  # in the order given
+    before, after = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
+    assert not before["classifier.weight"].equal(after["classifier.weight"])  # a new head for the new classes
+    assert DATASETS["digits"].label_names[9] == "9"
+
+
+@pytest.mark.parametrize("classes", [["3", "3"], ["0", "12"], ["4"], ["-1", "2"]])
+def test_bad_class_selections(tmp_path, capsys, classes):
+    assert main(["train", "mlp", "--dataset", "digits", "--classes", *classes, "--output-dir", str(tmp_path / "x"),
+                 "--data-source", "offline", "--max-steps", "1"]) == 2
+    assert "give at least two distinct label ids of digits, each in 0..9 (0=0, 1=1" in capsys.readouterr().err
