@@ -257,6 +257,8 @@ class HubServer:
         commits: every :class:`CommitRecord`, in order.
         lfs_suffixes: paths ending with one of these are offered to the client as LFS uploads (see the module
             docstring); set it to ``()`` to make every file regular.
+        refuse_commits: when set to a message, every commit is answered 403 with it (as the Hub answers a token
+            without write access to the repo), to test what a failed push leaves behind.
 
     Example:
         >>> hub = HubServer().start()                                   # doctest: +SKIP
@@ -273,6 +275,7 @@ class HubServer:
     ):
         self.username = username
         self.lfs_suffixes = lfs_suffixes
+        self.refuse_commits: str | None = None
         self.requests: list[RequestRecord] = []
         self.unknown_requests: list[str] = []
         self.failures: list[str] = []
@@ -864,6 +867,8 @@ class _Handler(BaseHTTPRequestHandler):
         """
         self._require_token()
         hub = self.server.hub
+        if hub.refuse_commits:
+            raise HubError(403, hub.refuse_commits)
         repo = self._repo(repo_type, repo_id)
         branch = self._branch(repo, revision)
         head = repo.commits[repo.branches[branch]]

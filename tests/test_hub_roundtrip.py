@@ -169,21 +169,20 @@ def test_cli_push_and_train_push_to_hub_and_init_from_a_repo(digits_run, online_
 
 
 def test_a_failed_push_leaves_the_folder_and_says_how_to_retry(digits_run, online_hub, fresh_probe, tmp_path,
-                                                               monkeypatch, capsys):
-    from huggingface_hub import HfApi
+                                                               capsys):
+    from huggingface_hub.errors import HfHubHTTPError
 
-    def refuse(*args, **kwargs):
-        raise OSError("simulated failure during the commit")
-
+    online_hub.refuse_commits = "You don't have the rights to create a commit in this repo"  # as a read-only token
     before = digest(digits_run)
-    monkeypatch.setattr(HfApi, "create_commit", refuse)
-    with pytest.raises(OSError, match="simulated failure"):
+    with pytest.raises(HfHubHTTPError, match="403") as err:
         hub.push_to_hub(digits_run, "me/fails", token=DUMMY_TOKEN)
-    assert digest(digits_run) == before
+    assert DUMMY_TOKEN not in str(err.value)
+    assert digest(digits_run) == before and online_hub.commits == []
 
     out = tmp_path / "trained"
     assert main(["train", "mlp", "--dataset", "digits", "--output-dir", str(out), "--data-source", "offline",
                  "--disable-tqdm", "--max-steps", "3", "--push-to-hub", "--hub-model-id", "me/fails"]) == 2
     err = capsys.readouterr().err
     assert f"the model is saved in {out}" in err and f"classicnets push {out} --repo-id me/fails" in err
+    assert "403" in err and DUMMY_TOKEN not in err
     assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
