@@ -186,3 +186,32 @@ def test_a_failed_push_leaves_the_folder_and_says_how_to_retry(digits_run, onlin
     assert f"the model is saved in {out}" in err and f"classicnets push {out} --repo-id me/fails" in err
     assert "403" in err and DUMMY_TOKEN not in err
     assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
+
+
+def test_push_a_model_object_and_refuse_an_incomplete_repo(online_hub, fresh_probe):
+    import torch
+    from huggingface_hub import HfApi
+    from transformers import AutoModelForImageClassification
+
+    from classicnets import CNNConfig, CNNForImageClassification
+    from classicnets.data import DATASETS, make_image_processor
+    from classicnets.loading import load_pretrained
+
+    torch.manual_seed(0)
+    model = CNNForImageClassification(CNNConfig.lenet5(num_labels=10, id2label=DATASETS["mnist"].id2label))
+    hub.push_to_hub(model, "me/object", token=DUMMY_TOKEN, processor=make_image_processor("mnist"),
+                    card_kwargs={"model_name": "lenet5-untrained", "dataset_name": "MNIST"})
+    files = online_hub.repo_files("me/object")
+    assert {"config.json", "model.safetensors", "modeling_cnn.py", "preprocessor_config.json", "README.md"} <= set(files)
+    card = ModelCard(files["README.md"].decode())
+    assert card.data.model_name == "lenet5-untrained" and 'from_pretrained("me/object")' in card.text
+    loaded = load_pretrained("me/object", AutoModelForImageClassification, expected_model_type="classicnets_cnn")
+    assert all(loaded.state_dict()[k].equal(v) for k, v in model.state_dict().items())
+
+    # A repo without weights is refused by name, not loaded with random weights.
+    HfApi(token=DUMMY_TOKEN).create_repo("me/incomplete")
+    HfApi(token=DUMMY_TOKEN).upload_file(path_or_fileobj=files["config.json"], path_in_repo="config.json",
+                                         repo_id="me/incomplete")
+    with pytest.raises(FileNotFoundError, match="has no model.safetensors"):
+        load_pretrained("me/incomplete")
+    assert online_hub.unknown_requests == [] and online_hub.failures == []

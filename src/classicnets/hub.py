@@ -234,7 +234,7 @@ def check_pushable_folder(folder: str | os.PathLike) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ push
-def _stage_model(model, processor, folder: Path, card_kwargs: dict | None) -> None:
+def _stage_model(model, processor, folder: Path, card_kwargs: dict | None, repo_id: str) -> None:
     """Writes ``model`` (and ``processor``) with ``save_pretrained`` and a model card into ``folder``."""
     from .cards import FAMILIES, write_model_card
 
@@ -244,7 +244,7 @@ def _stage_model(model, processor, folder: Path, card_kwargs: dict | None) -> No
     family = str(getattr(model.config, "model_type", "")).removeprefix("classicnets_")
     if family not in FAMILIES:
         raise ValueError(f"{type(model).__name__} is not a classicnets model; push its folder with a model card instead.")
-    kwargs = {"family": family, "model_name": type(model).__name__, "dataset_name": "unspecified",
+    kwargs = {"family": family, "model_name": repo_id.split("/")[-1], "dataset_name": "unspecified",
               "dataset_id": None, "metrics": {}, "hyperparameters": {}, "config": model.config.to_dict()}
     kwargs.update(card_kwargs or {})
     write_model_card(folder, **kwargs)
@@ -300,7 +300,7 @@ def push_to_hub(
     if isinstance(model_or_folder, (str, os.PathLike)):
         return _push_folder(Path(model_or_folder), repo_id, token, private, revision, commit_message, endpoint)
     with tempfile.TemporaryDirectory(prefix="classicnets-push-") as tmp:
-        _stage_model(model_or_folder, processor, Path(tmp), card_kwargs)
+        _stage_model(model_or_folder, processor, Path(tmp), card_kwargs, repo_id)
         return _push_folder(Path(tmp), repo_id, token, private, revision, commit_message, endpoint)
 
 
