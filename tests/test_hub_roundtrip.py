@@ -136,7 +136,7 @@ def test_revisions_and_missing_things(digits_run, online_hub, fresh_probe, capsy
     with pytest.raises(FileNotFoundError, match="There is no model repo me/missing"):
         hub.download("me/missing")
     assert main(["evaluate", "me/missing"]) == 2
-    assert "There is no model repo me/missing" in capsys.readouterr().err
+    assert "me/missing is not a local folder, and there is no model repo me/missing" in capsys.readouterr().err
     assert online_hub.unknown_requests == [] and online_hub.failures == []
 
 
@@ -215,3 +215,45 @@ def test_push_a_model_object_and_refuse_an_incomplete_repo(online_hub, fresh_pro
     with pytest.raises(FileNotFoundError, match="has no model.safetensors"):
         load_pretrained("me/incomplete")
     assert online_hub.unknown_requests == [] and online_hub.failures == []
+
+
+def test_pushed_cards_load_what_was_pushed_and_private_is_never_ignored(digits_run, online_hub, fresh_probe,
+                                                                        caplog, capsys, tmp_path):
+    # A bare name lands in the token owner's namespace, and the card says so.
+    hub.push_to_hub(digits_run, "bare", token=DUMMY_TOKEN)
+    card = online_hub.repo_files(f"{USERNAME}/bare")["README.md"].decode()
+    assert f'from_pretrained("{USERNAME}/bare")' in card and 'from_pretrained("bare"' not in card
+    # A branch: the card loads that revision.
+    hub.push_to_hub(digits_run, "me/branchy", token=DUMMY_TOKEN, revision="exp")
+    card = online_hub.repo_files("me/branchy", revision="exp")["README.md"].decode()
+    assert 'from_pretrained("me/branchy", revision="exp")' in card
+    # Pushing the same files again commits nothing and says so.
+    with caplog.at_level("INFO", logger="classicnets.hub"):
+        hub.push_to_hub(digits_run, "me/branchy", token=DUMMY_TOKEN, revision="exp")
+    assert "already holds the files" in caplog.text
+    # --private on an existing public repo: refused before anything is sent, never silently public.
+    commits = len(online_hub.commits)
+    with pytest.raises(ValueError, match="already exists and is public.*Nothing was pushed"):
+        hub.push_to_hub(digits_run, f"{USERNAME}/bare", token=DUMMY_TOKEN, private=True)
+    assert len(online_hub.commits) == commits
+    hub.push_to_hub(digits_run, "me/secret", token=DUMMY_TOKEN, private=True)  # a new repo is created private
+    from huggingface_hub import HfApi
+
+    assert HfApi(token=DUMMY_TOKEN).model_info("me/secret").private is True
+    # Fine-tune from a branch of a repo.
+    ft = tmp_path / "ft"
+    assert main(["train", "mlp", "--dataset", "digits", "--output-dir", str(ft), "--init-from", "me/branchy",
+                 "--init-from-revision", "exp", "--data-source", "offline", "--disable-tqdm", "--max-steps", "2"]) == 0
+    assert main(["evaluate", "me/branchy", "--revision", "nope", "--data-source", "offline"]) == 2
+    assert "me/branchy has no revision 'nope'" in capsys.readouterr().err
+
+
+def test_evaluate_names_the_local_folder_it_could_not_find(tmp_path, monkeypatch, capsys, online_hub, fresh_probe):
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "runs/typo"]) == 2
+    err = capsys.readouterr().err
+    assert "runs/typo is not a local folder, and there is no model repo runs/typo" in err
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("not a model")
+    assert main(["evaluate", "notes"]) == 2
+    assert "is not a model checkpoint: it has no config.json" in capsys.readouterr().err

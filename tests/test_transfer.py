@@ -477,3 +477,25 @@ def test_feature_extraction_pipeline_on_a_saved_cnn(tmp_path):
         trunk = model.cnn(pixel_values=processor(images=images[0], return_tensors="pt").pixel_values)
     torch.testing.assert_close(feature_map, trunk.last_hidden_state, rtol=0, atol=1e-5)
     assert math.prod(feature_map.shape[1:]) == model.config.num_features
+
+
+@pytest.mark.parametrize("arch", ["cnn", "mlp"])
+def test_the_headless_model_loads_a_classifier_checkpoint_without_a_report(arch, tmp_path, caplog):
+    """The image-feature-extraction pipeline loads AutoModel from a classifier folder: the head's weights are not
+    used by design, so nothing is reported; every trunk tensor is the classifier's."""
+    from transformers import AutoModel
+
+    from classicnets import CNNConfig, CNNForImageClassification, MLPConfig, MLPForImageClassification
+
+    torch.manual_seed(0)
+    if arch == "cnn":
+        model = CNNForImageClassification(CNNConfig.lenet5(num_labels=3))
+    else:
+        model = MLPForImageClassification(MLPConfig(image_size=8, hidden_sizes=(6,), num_labels=3))
+    model.save_pretrained(tmp_path)
+    with caplog.at_level("WARNING"):
+        base, info = AutoModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys"))
+    assert "LOAD REPORT" not in caplog.text
+    trunk = getattr(model, model.base_model_prefix).state_dict()
+    assert all(base.state_dict()[k].equal(v) for k, v in trunk.items())

@@ -848,23 +848,22 @@ def write_model_card(
     return atomic_write_text(root / "README.md", str(card))
 
 
-def retarget_usage(card_text: str, repo_id: str) -> str:
-    """The card text with its usage snippets loading ``repo_id`` instead of the local model name.
+def retarget_usage(card_text: str, repo_id: str, revision: str | None = None) -> str:
+    """The card text with its usage snippets loading ``repo_id`` (at ``revision``) instead of what they named.
 
     A card is written when training ends, before anyone knows the Hub repo it will be pushed to; its "How to
-    use" snippets call ``from_pretrained("<model name>")``. :func:`classicnets.hub.push_to_hub` rewrites those
-    calls (and only those) in the copy it pushes. A card without a model name is returned unchanged.
+    use" snippets call ``Auto....from_pretrained("<folder or name>")``. :func:`classicnets.hub.push_to_hub`
+    rewrites those calls (and only those) in the copy it pushes, adding ``revision=`` for a branch.
 
     Example:
         >>> card = build_model_card(family="mlp", model_name="mlp-mnist", dataset_name="MNIST", dataset_id=None,
         ...                         metrics={}, hyperparameters={})
-        >>> 'from_pretrained("me/mlp-mnist")' in retarget_usage(str(card), "me/mlp-mnist")
+        >>> 'from_pretrained("me/mlp-mnist", revision="v2")' in retarget_usage(str(card), "me/mlp-mnist", "v2")
         True
     """
-    model_name = ModelCard(card_text).data.model_name
-    if not model_name or model_name == repo_id:
-        return card_text
-    return card_text.replace(f".from_pretrained({json.dumps(model_name)}", f".from_pretrained({json.dumps(repo_id)}")
+    target = json.dumps(repo_id) + (f", revision={json.dumps(revision)}" if revision else "")
+    return re.sub(r'(\bAuto\w+\.from_pretrained\()"(?:[^"\\]|\\.)*"(?:, revision="(?:[^"\\]|\\.)*")?',
+                  lambda m: m.group(1) + target, card_text)
 
 
 __all__ = ["FAMILIES", "build_model_card", "retarget_usage", "write_model_card"]

@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--init-from", default=None, metavar="DIR_OR_REPO_ID",
          help="start from a pretrained checkpoint of the same architecture (a folder or a Hub repo id); its output "
               "layer is replaced when the dataset's labels differ")
+    _add(g, "--init-from-revision", default=None, help="branch, tag or commit of an --init-from Hub repo")
     _add(g, "--freeze-backbone", action="store_true", help="train only the output layer (a linear probe)")
     _add(g, "--freeze-up-to", default=None, metavar="BLOCK",
          help="freeze the trunk from the input up to and including BLOCK (e.g. cnn.stages.1)")
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--hub-model-id", default=None, help="NAMESPACE/NAME of the repo (default: the name of --output-dir)")
     _add(g, "--hub-token", default=None, help="write token (default: HF_TOKEN or `hf auth login`); never saved")
     _add(g, "--hub-private-repo", action="store_true", default=None, help="create the repo as private")
-    _add(g, "--hub-revision", default=None, help="branch to push to (created when missing)")
+    _add(g, "--hub-revision", default=None, help="branch to push to (created from main when missing)")
 
     # ------------------------------------------------------------------ evaluate
     e = sub.add_parser(
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     e.add_argument("model_dir", help="a folder written by `classicnets train` or save_pretrained, or a Hub repo id")
+    _add(e, "--revision", default=None, help="branch, tag or commit of a Hub repo (default: its main branch)")
     _add(e, "--dataset", default=None, choices=DATASET_NAMES,
          help="named dataset to evaluate on; None: the one a `classicnets train` folder records")
     _add(e, "--split", default="test", choices=("train", "test"), help="dataset split to evaluate on")
@@ -181,8 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model_dir", help="a folder written by `classicnets train` or save_pretrained, with a README.md card")
     _add(p, "--repo-id", required=True, help="NAMESPACE/NAME of the repo (NAME alone: the token owner's namespace)")
-    _add(p, "--revision", default=None, help="branch to push to (created when missing)")
-    _add(p, "--private", action="store_true", default=None, help="create the repo as private")
+    _add(p, "--revision", default=None, help="branch to push to (created from main when missing)")
+    _add(p, "--private", action="store_true", default=None,
+         help="create the repo as private (an existing public repo is refused, never pushed to)")
     _add(p, "--commit-message", default=None, help="message of the commit")
     _add(p, "--token", default=None, help="write token (default: HF_TOKEN or `hf auth login`)")
 
@@ -218,13 +221,16 @@ def _train(ns) -> int:
 def _evaluate(ns) -> int:
     from .evaluation import evaluate_folder, recorded_dataset
     from .hub import resolve_checkpoint
+    from .loading import check_checkpoint_folder
 
-    folder = resolve_checkpoint(ns.model_dir)
+    folder = resolve_checkpoint(ns.model_dir, revision=ns.revision)
+    check_checkpoint_folder(folder)  # "not a checkpoint" before "which dataset?"
     dataset = ns.dataset or recorded_dataset(folder)
     if dataset is None:
         raise ValueError(f"{ns.model_dir} does not record the dataset it was trained on; pass --dataset NAME.")
     metrics = evaluate_folder(folder, dataset, split=ns.split, batch_size=ns.batch_size,
                               data_source=ns.data_source, trust_remote_code=ns.trust_remote_code)
+    metrics["model"] = ns.model_dir + (f"@{ns.revision}" if ns.revision else "")  # as given, not the cache path
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -234,7 +240,7 @@ def _push(ns) -> int:
 
     url = push_to_hub(ns.model_dir, ns.repo_id, token=ns.token, private=ns.private, revision=ns.revision,
                       commit_message=ns.commit_message)
-    print(f"Pushed {ns.model_dir} to {ns.repo_id}: {url}")
+    print(url)  # the commit; classicnets.hub logged what was sent
     return 0
 
 
@@ -257,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``classicnets`` and ``python -m classicnets``; returns the exit status."""
     ns = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "huggingface_hub", "datasets", "filelock"):
+    for noisy in ("httpx", "httpx2", "httpcore", "huggingface_hub", "datasets", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # One progress bar (training) is enough: hide transformers' "Loading weights" / "Writing model shards" bars.
     from transformers.utils import logging as hf_logging

@@ -154,8 +154,9 @@ def check_repo_id(repo_id: Any) -> str:
     try:
         validate_repo_id(repo_id)
     except HFValidationError as err:
+        reason = str(err).replace(" Use `repo_type` argument if needed.", "")
         raise ValueError(
-            f"{repo_id!r} is not a valid Hub repo id: {err} Use NAME or NAMESPACE/NAME with letters, digits, '-', '_' "
+            f"{repo_id!r} is not a valid Hub repo id: {reason} Use NAME or NAMESPACE/NAME with letters, digits, '-', '_' "
             f"and '.' (e.g. me/lenet5-mnist)."
         ) from None
     if not repo_id:
@@ -313,26 +314,40 @@ def _push_folder(folder: Path, repo_id: str, token, private, revision, commit_me
     token = resolve_token(token)
     require_reachable(endpoint, f"push {folder} to {repo_id}", " Nothing was pushed; the folder is unchanged.")
 
+    api = HfApi(endpoint=endpoint, token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model").repo_id or repo_id
+    if private:
+        # create_repo(exist_ok=True) ignores `private` for an existing repo: never push into a public one believing
+        # it private.
+        if not api.model_info(repo_id).private:
+            raise ValueError(
+                f"{repo_id} already exists and is public; --private (private=True) only applies when a repo is "
+                f"created. Nothing was pushed. Make the repo private in its settings on the Hub (or with "
+                f"HfApi().update_repo_settings(repo_id, private=True)), or push without --private."
+            )
+    if revision:
+        api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
+    head = api.model_info(repo_id, revision=revision).sha
+
     operations = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder).as_posix()
         if _ignored(relative):
             continue
-        if relative == "README.md":  # the pushed card shows from_pretrained(repo_id); the local one is not touched
-            content = retarget_usage(path.read_text(encoding="utf-8"), repo_id).encode("utf-8")
+        if relative == "README.md":  # the pushed card loads repo_id (at revision); the local card is not touched
+            content = retarget_usage(path.read_text(encoding="utf-8"), repo_id, revision).encode("utf-8")
             operations.append(CommitOperationAdd(path_in_repo=relative, path_or_fileobj=content))
         else:
             operations.append(CommitOperationAdd(path_in_repo=relative, path_or_fileobj=str(path)))
-    api = HfApi(endpoint=endpoint, token=token)
-    repo = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    repo_id = repo.repo_id or repo_id
-    if revision:
-        api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
     commit = api.create_commit(
         repo_id, operations, commit_message=commit_message or f"Upload {folder.name} with classicnets",
         revision=revision, repo_type="model",
     )
-    logger.info("Pushed %d files of %s to %s (%s)", len(operations), folder, repo_id, commit.commit_url)
+    where = repo_id + (f"@{revision}" if revision else "")
+    if commit.oid == head:
+        logger.info("%s already holds the files of %s: nothing was committed (%s)", where, folder, commit.commit_url)
+    else:
+        logger.info("Pushed %s to %s in one commit: %s", folder, where, commit.commit_url)
     return commit.commit_url
 
 
@@ -408,7 +423,15 @@ def resolve_checkpoint(path_or_repo_id: str | os.PathLike, *, revision: str | No
         return Path(path_or_repo_id)
     text = os.fspath(path_or_repo_id)
     if looks_like_repo_id(text):
-        return download(text, revision=revision, token=token)
+        try:
+            return download(text, revision=revision, token=token)
+        except FileNotFoundError as err:
+            if "There is no model repo" not in str(err):
+                raise
+            raise FileNotFoundError(
+                f"{text} is not a local folder, and {str(err)[0].lower()}{str(err)[1:]} If you meant a folder, check "
+                f"the path (or write it as ./{text})."
+            ) from None
     if os.path.exists(text):
         raise FileNotFoundError(f"{text} is a file, not a checkpoint folder.")
     raise FileNotFoundError(

@@ -82,12 +82,13 @@ def load_pretrained(path: str | os.PathLike, auto_class=None, expected_model_typ
     from .hub import resolve_checkpoint
 
     auto_class = auto_class or AutoModelForImageClassification
+    name = os.fspath(path) + (f"@{revision}" if revision else "")  # as the caller wrote it, for messages
     path = resolve_checkpoint(path, revision=revision, token=token)
     config = check_checkpoint_folder(path)
     model_type = config.get("model_type")
     if expected_model_type and model_type != expected_model_type:
         raise ValueError(
-            f"{path} holds a {model_type!r} checkpoint, not {expected_model_type!r}. Pick the matching architecture "
+            f"{name} holds a {model_type!r} checkpoint, not {expected_model_type!r}. Pick the matching architecture "
             f"or another checkpoint."
         )
     # Load with ignore_mismatched_sizes so that transformers reports clashing shapes instead of raising with advice
@@ -105,7 +106,7 @@ def load_pretrained(path: str | os.PathLike, auto_class=None, expected_model_typ
         shown = "; ".join(f"{key}: stored {tuple(stored)}, expected {tuple(expected)}"
                           for key, stored, expected in sorted(clashes, key=str)[:3])
         raise ValueError(
-            f"The weights in {path} do not fit the model its config.json describes ({shown}"
+            f"The weights in {name} do not fit the model its config.json describes ({shown}"
             f"{' ...' if len(clashes) > 3 else ''}). They were written by another architecture or config: use the "
             f"config.json saved with them, or the checkpoint that belongs to this config."
         )
@@ -113,7 +114,7 @@ def load_pretrained(path: str | os.PathLike, auto_class=None, expected_model_typ
     if problems:
         summary = "; ".join(f"{k}: {sorted(map(str, v))[:4]}" for k, v in problems.items())
         raise ValueError(
-            f"The weights in {path} do not match {type(model).__name__} ({summary}). The checkpoint was written by "
+            f"The weights in {name} do not match {type(model).__name__} ({summary}). The checkpoint was written by "
             f"another architecture or config; load it with the class it was saved from."
         )
     return model

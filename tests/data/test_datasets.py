@@ -481,3 +481,24 @@ def test_pipeline_asks_nothing_and_travels_as_remote_code(real, tmp_path):
         got = json.loads(done.stdout.split("RESULT ", 1)[1])
         assert [g["label"] for g in got] == [e["label"] for e in expected], mode
         assert [g["score"] for g in got] == pytest.approx([e["score"] for e in expected], abs=1e-6), mode
+
+
+def test_a_hub_without_the_dataset_falls_back_to_the_offline_source(hub_server, tmp_path):
+    """HF_ENDPOINT at a Hub (a mirror, a private Hub) that answers but does not serve ylecun/mnist: `auto` uses the
+    offline source with a warning instead of failing; `hub` still fails."""
+    from hub_server import hub_env, run_python
+
+    env = {**hub_env(hub_server.endpoint, tmp_path / "hf-home"), "CLASSICNETS_CACHE": str(cache_dir())}
+    done = run_python('''
+        import logging
+        logging.basicConfig(level=logging.WARNING)
+        from classicnets.data import load_dataset
+        mnist = load_dataset("mnist", source="auto")
+        print("ROWS", mnist["test"].num_rows)
+        try:
+            load_dataset("mnist", source="hub")
+        except Exception as err:
+            print("HUB", type(err).__name__)
+    ''', env, timeout=180, check=True)
+    assert "ROWS 10000" in done.stdout and "HUB DatasetNotFoundError" in done.stdout
+    assert "ylecun/mnist could not be loaded from the Hub at" in done.stderr and "using the offline source" in done.stderr

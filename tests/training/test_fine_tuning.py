@@ -79,6 +79,8 @@ def test_same_label_set_keeps_the_head(pretrained, tmp_path):
         (["--init-from", "{pre}", "--freeze-up-to", "mlp.layers.7"], "--freeze-up-to mlp.layers.7: up_to='mlp.layers.7' is not a backbone block; valid block names: ['mlp.layers.0', 'mlp.layers.1']"),
         (["--init-from", "{pre}", "--backbone-lr-scale", "0"], "use --freeze-backbone"),
         (["--init-from", "{pre}", "--freeze-backbone", "--freeze-up-to", "mlp.layers.0"], "not both"),
+        (["--init-from", "{pre}", "--freeze-backbone", "--backbone-lr-scale", "0.1"], "would have no effect"),
+        (["--init-from-revision", "v2"], "--init-from-revision needs --init-from"),
         (["--init-from", "no/such-repo-here"], "Offline mode is on"),
         (["--init-from", "./missing-folder"], "neither a local folder nor a Hub repo id"),
     ],

@@ -264,7 +264,15 @@ def load_dataset(name: str, source: str = "auto", cache_dir: str | os.PathLike |
         return _load_from_hub(spec)
     if source == "auto" and spec.hub_id is not None and not hub_offline_mode():
         if hub_reachable():
-            return _load_from_hub(spec)
+            try:
+                return _load_from_hub(spec)
+            except (FileNotFoundError, ConnectionError, OSError) as err:
+                # A Hub that answers but does not serve this dataset (a mirror or private Hub at HF_ENDPOINT, a
+                # dataset renamed upstream): the offline source gives the same features.
+                logger.warning("%s could not be loaded from the Hub at %s (%s: %s); using the offline source",
+                               spec.hub_id, hub_endpoint(), type(err).__name__, str(err).splitlines()[0][:200])
+                path = prepare([spec.name], cache_dir)[spec.name]
+                return _load_prepared(spec, path)
         if spec.name not in _fallback_logged:
             _fallback_logged.add(spec.name)
             logger.warning(

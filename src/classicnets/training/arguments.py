@@ -66,6 +66,7 @@ class TrainingArguments:
         init_from: Start from a pretrained checkpoint (a local folder or a Hub repo id) of the same architecture
             instead of random weights: its trunk is kept, and its output layer is replaced when the dataset's
             label set differs (transfer learning).
+        init_from_revision: The branch, tag or commit of an ``init_from`` Hub repo.
         freeze_backbone: Train only the output layer of the ``init_from`` model (a linear probe on its features).
         freeze_up_to: Freeze the blocks of the ``init_from`` trunk from the input up to and including this one
             (e.g. ``cnn.stages.1``); the later blocks and the head are fine-tuned.
@@ -122,6 +123,7 @@ class TrainingArguments:
     torch_compile: bool = False
     disable_tqdm: bool = False
     init_from: str | None = None
+    init_from_revision: str | None = None
     freeze_backbone: bool = False
     freeze_up_to: str | None = None
     backbone_lr_scale: float = 1.0
@@ -186,6 +188,11 @@ class TrainingArguments:
             )
         if self.freeze_backbone and self.freeze_up_to:
             raise ValueError("Give either --freeze-backbone (the whole trunk) or --freeze-up-to BLOCK, not both.")
+        if self.freeze_backbone and (self.backbone_lr_scale != 1.0 or self.layer_decay is not None):
+            raise ValueError("--freeze-backbone keeps the trunk fixed, so --backbone-lr-scale / --layer-decay would "
+                             "have no effect; drop them (or freeze less with --freeze-up-to BLOCK).")
+        if self.init_from_revision and not self.init_from:
+            raise ValueError("--init-from-revision needs --init-from REPO_ID.")
         if not self.backbone_lr_scale > 0:
             raise ValueError(
                 f"--backbone-lr-scale must be > 0, got {self.backbone_lr_scale!r}; to keep the trunk fixed, use "

@@ -230,7 +230,6 @@ def load_initial_model(arch: str, spec, args: TrainingArguments, preset: str | N
     """
     from transformers import AutoModelForImageClassification
 
-    from ..hub import resolve_checkpoint
     from ..loading import load_pretrained
     from ..transfer import freeze, replace_head
 
@@ -240,8 +239,8 @@ def load_initial_model(arch: str, spec, args: TrainingArguments, preset: str | N
             f"--init-from takes the architecture from the checkpoint; drop {given} (or train from scratch without "
             f"--init-from)."
         )
-    folder = resolve_checkpoint(args.init_from)
-    model = load_pretrained(folder, AutoModelForImageClassification, expected_model_type=f"classicnets_{arch}")
+    model = load_pretrained(args.init_from, AutoModelForImageClassification, expected_model_type=f"classicnets_{arch}",
+                            revision=args.init_from_revision)  # a folder, or a Hub repo downloaded to the cache
     config = model.config
     expected = (config.num_channels, *tuple(config.image_size))
     given = (spec.num_channels, *tuple(spec.image_size))
@@ -418,7 +417,7 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
         unwrapped = acc.unwrap_model(trainer.model)
         unwrapped = getattr(unwrapped, "_orig_mod", unwrapped)  # torch.compile wrapper
         export(args.output_dir, unwrapped, make_image_processor(spec), args, metrics, result.history, arch, spec,
-               preset, repo_id=repo_id, head_replaced=head_replaced)
+               preset, repo_id=card_target(args, repo_id), head_replaced=head_replaced)
     acc.wait_for_everyone()
     if args.push_to_hub and acc.is_main_process:
         from ..hub import push_to_hub
@@ -432,6 +431,14 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
                 f"{err} Push it later with `classicnets push {args.output_dir} --repo-id {repo_id}`."
             ) from err
     return metrics
+
+
+def card_target(args: TrainingArguments, repo_id: str | None) -> str | None:
+    """What the card's usage snippets load: the Hub repo (when its full id is known), else the output folder as
+    given when it is relative (it works from where training ran), else ``None`` (the model name)."""
+    if repo_id and "/" in repo_id:
+        return repo_id  # a push rewrites a bare name to the namespaced id it was created under
+    return None if os.path.isabs(args.output_dir) else Path(args.output_dir).as_posix()
 
 
 def hub_repo_id(args: TrainingArguments) -> str:

@@ -45,6 +45,7 @@ class TestCNNContract(ModelTesterMixin):
         "zero_depth": ({"depths": (1, 0)}, "depths"),
         "zero_kernel": ({"kernel_sizes": (3, 0)}, "kernel_sizes"),
         "negative_padding": ({"paddings": (1, -1)}, "paddings"),
+        "padding_not_a_list": ({"paddings": 2}, "paddings must be a list"),
         "depths_length": ({"depths": (1,)}, "depths"),
         "kernel_sizes_length": ({"kernel_sizes": (3,)}, "kernel_sizes"),
         "paddings_length": ({"paddings": (1, 1, 1)}, "paddings"),

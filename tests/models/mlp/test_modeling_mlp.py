@@ -49,6 +49,7 @@ class TestMLPContract(ModelTesterMixin):
         "zero_channels": ({"num_channels": 0}, "num_channels"),
         "zero_hidden_size": ({"hidden_sizes": (8, 0)}, "hidden_sizes"),
         "negative_hidden_size": ({"hidden_sizes": (-8,)}, "hidden_sizes"),
+        "hidden_sizes_not_a_list": ({"hidden_sizes": 8}, "hidden_sizes must be a list"),
         "float_hidden_size": ({"hidden_sizes": (8, 2.5)}, "hidden_sizes"),
         "unknown_activation": ({"hidden_act": "swish"}, "hidden_act"),
         "unknown_normalization": ({"normalization": "instance"}, "normalization"),

@@ -86,7 +86,12 @@ class CNNConfig(PretrainedConfig):
             self.image_size = (self.image_size, self.image_size)
         # JSON turns tuples into lists: keep the immutable form in memory.
         for name in ("image_size", "hidden_sizes", "depths", "kernel_sizes", "paddings", "fc_hidden_sizes"):
-            setattr(self, name, tuple(getattr(self, name)))
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(
+                    f"{name} must be a list with one value per stage (e.g. {name}=[2, 2]), got {value!r}."
+                )
+            setattr(self, name, tuple(value))
         self.validate()
 
     # ----------------------------------------------------------------------------------- presets

@@ -159,6 +159,10 @@ class CNNModel(CNNPreTrainedModel):
     last fully connected hidden layer (LeNet-5's 84-unit F6), the representation a classifier reads.
     """
 
+    # Loaded from a classifier checkpoint (the image-feature-extraction pipeline, AutoModel), the head's weights
+    # have no place here, by design: not worth a load report.
+    _keys_to_ignore_on_load_unexpected = [r"^classifier\."]
+
     def __init__(self, config: CNNConfig):
         super().__init__(config)
         stages, in_channels = [], config.num_channels

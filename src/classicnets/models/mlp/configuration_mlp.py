@@ -74,6 +74,10 @@ class MLPConfig(PretrainedConfig):
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
         # JSON turns tuples into lists: keep the immutable form in memory.
+        if not isinstance(self.hidden_sizes, (list, tuple)):
+            raise ValueError(
+                f"hidden_sizes must be a list of layer widths (e.g. hidden_sizes=[800, 800]), got {self.hidden_sizes!r}."
+            )
         self.hidden_sizes = tuple(self.hidden_sizes)
         if self.image_size is not None:
             if isinstance(self.image_size, int):

@@ -120,6 +120,10 @@ class MLPPreTrainedModel(PreTrainedModel):
 class MLPModel(MLPPreTrainedModel):
     """The headless MLP: input (features or flattened pixels) -> last hidden layer."""
 
+    # Loaded from a classifier checkpoint (the image-feature-extraction pipeline, AutoModel), the head's weights
+    # have no place here, by design: not worth a load report.
+    _keys_to_ignore_on_load_unexpected = [r"^classifier\."]
+
     def __init__(self, config: MLPConfig):
         super().__init__(config)
         self.input_dropout = nn.Dropout(config.input_dropout_prob)
