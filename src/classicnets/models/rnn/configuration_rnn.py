@@ -109,6 +109,10 @@ class RNNConfig(PretrainedConfig):
 
     def validate(self):
         """Checks every field and raises a `ValueError` naming the field, the value and what is allowed."""
+        for name in ("hidden_size", "num_layers", "prediction_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}.")
         if self.cell_type not in RNN_CELL_TYPES:
             raise ValueError(f"cell_type={self.cell_type!r} is not supported; choose one of {', '.join(RNN_CELL_TYPES)}.")
         if self.implementation not in RNN_IMPLEMENTATIONS:
@@ -130,10 +134,6 @@ class RNNConfig(PretrainedConfig):
                 f"embedding_size={self.embedding_size} is for token inputs; a model with input_size={self.input_size} "
                 f"feeds its features to the first layer directly. Drop embedding_size."
             )
-        for name in ("hidden_size", "num_layers", "prediction_length"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}.")
         if not isinstance(self.bidirectional, bool):
             raise ValueError(f"bidirectional must be True or False, got {self.bidirectional!r}.")
         for name in ("hidden_dropout_prob", "classifier_dropout_prob"):

@@ -424,6 +424,21 @@ class RNNPreTrainedModel(PreTrainedModel):
             if module.bias is not None:
                 init.zeros_(module.bias)
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        result = super().from_pretrained(*args, **kwargs)
+        model = result[0] if isinstance(result, tuple) else result
+        # Loaded tensors may sit at any byte offset of the memory-mapped safetensors file. The fused CPU kernels of
+        # nn.LSTM/GRU/RNN then take other vectorised paths and differ from the saved model in the last bits; a copy
+        # into freshly allocated (aligned) memory makes a loaded model compute exactly what the saved one did.
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, nn.RNNBase):
+                    for name in module._flat_weights_names:
+                        param = getattr(module, name)
+                        param.data = param.data.clone(memory_format=torch.contiguous_format)
+        return result
+
     def save_pretrained(self, save_directory, *args, **kwargs):
         if self.is_remote_code():
             self.config.auto_map = dict(self._auto_map)
@@ -636,12 +651,13 @@ class RNNModel(RNNPreTrainedModel):
 def causal_lm_loss(logits, labels, mask=None, pad_token_id=None, eos_token_id=None) -> torch.Tensor:
     """Mean cross-entropy of predicting token t + 1 from positions <= t (computed from the logits).
 
-    Ignored targets: label -100, positions with ``mask`` 0 (padding), and ``pad_token_id`` unless it doubles as the
-    end-of-sequence token. With no target left the loss is 0 (not NaN).
+    Ignored targets: label -100, pairs where the predicting or the predicted position is padding (``mask`` 0: a
+    padded position outputs 0 and knows nothing), and ``pad_token_id`` unless it doubles as the end-of-sequence token.
+    With no target left the loss is 0 (not NaN).
     """
     targets = labels[:, 1:].long().clone()  # (batch, T - 1): the next token of every position
     if mask is not None:
-        targets = targets.masked_fill(~mask[:, 1:], -100)
+        targets = targets.masked_fill(~(mask[:, :-1] & mask[:, 1:]), -100)
     if pad_token_id is not None and pad_token_id != eos_token_id:
         targets = targets.masked_fill(targets == pad_token_id, -100)
     flat_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
