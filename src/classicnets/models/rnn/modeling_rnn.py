@@ -255,14 +255,25 @@ class ScratchRecurrentLayer(nn.Module):
 def run_fused_layer(module: nn.RNNBase, x, lengths, state):
     """Runs one fused nn.RNN/LSTM/GRU layer with the same contract as `ScratchRecurrentLayer.forward`."""
     hx = state if isinstance(module, nn.LSTM) else state[0]
-    if lengths is None:
-        out, h_n = module(x, hx)
-    else:
-        # Packed sequences stop each row at its length; rows of length 0 (possible only with a carried state) run one
-        # dummy step here and are restored by the caller.
-        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-        out, h_n = module(packed, hx)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    # On CPU, nn.LSTM/GRU/RNN go through oneDNN, which builds its RNN primitive on every call: one generation step of a
+    # 2 x 512 LSTM then costs 10-20 ms instead of 0.3 ms, and whole sequences get no faster (torch 2.13, two cores;
+    # benchmarks/rnn_generate.py). torch's own kernels are used instead. The switch is global to the process, so it
+    # is flipped only around the call.
+    native = x.device.type == "cpu" and torch.backends.mkldnn.enabled
+    if native:
+        torch.backends.mkldnn.enabled = False
+    try:
+        if lengths is None:
+            out, h_n = module(x, hx)
+        else:
+            # Packed sequences stop each row at its length; rows of length 0 (possible only with a carried state) run
+            # one dummy step here and are restored by the caller.
+            packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+            out, h_n = module(packed, hx)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    finally:
+        if native:
+            torch.backends.mkldnn.enabled = True
     return out, (h_n if isinstance(h_n, tuple) else (h_n,))
 
 
