@@ -220,6 +220,26 @@ def test_scratch_cells_equal_fused_torch_modules_on_copied_weights(cell_type, bi
                     torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
+def test_scratch_and_torch_draw_the_same_dropout_between_layers():
+    """Dropout between layers lives outside the recurrent modules, so a seeded training step matches too."""
+    torch.manual_seed(0)
+    config = RNNConfig(cell_type="gru", vocab_size=VOCAB, hidden_size=5, num_layers=3, hidden_dropout_prob=0.5)
+    fused = RNNModel(config).train()
+    scratch = fused.to_implementation("scratch")
+    assert scratch.training
+    ids, mask = padded_token_batch(4, seeded(1))
+    outputs = []
+    for model in (fused, scratch):
+        torch.manual_seed(5)
+        out = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        out.sum().backward()
+        outputs.append((out.detach(), model.embeddings.weight.grad))
+    torch.testing.assert_close(outputs[1][0], outputs[0][0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(outputs[1][1], outputs[0][1], rtol=0, atol=1e-5)
+    torch.manual_seed(6)
+    assert not torch.allclose(fused(input_ids=ids, attention_mask=mask).last_hidden_state, outputs[0][0])
+
+
 def test_fused_layer_is_the_torch_module_with_the_documented_layout():
     """The torch implementation is nn.LSTM itself, so convert_rnn_state_dict's gate order (i, f, g, o) is torch's."""
     torch.manual_seed(0)
@@ -369,6 +389,13 @@ def test_cache_carries_the_state_between_chunks():
         out = model(input_ids=ids[[1, 1], 4:], cache=cache)
         torch.testing.assert_close(out.logits[0], whole[1, 4:], rtol=0, atol=1e-6)
     assert model(input_ids=ids).cache is None  # a plain forward returns no state
+    # Truncated back-propagation through time: the detached state has the same values and no graph.
+    with_graph = model(input_ids=ids[:, :4], use_cache=True).cache
+    assert all(s.requires_grad for layer in with_graph.states for s in layer)
+    detached = with_graph.detach()
+    assert detached.get_seq_length() == 4 and not any(s.requires_grad for layer in detached.states for s in layer)
+    assert all(torch.equal(a, b) for x, y in zip(detached.states, with_graph.states, strict=True)
+               for a, b in zip(x, y, strict=True))
     with pytest.raises(ValueError, match="rows"):
         model(input_ids=ids[:1], cache=first.cache)
 

@@ -106,9 +106,6 @@ class RNNCache:
         """Keeps, for every row, the state of row ``beam_idx[row]`` (beam search picks which beams survive)."""
         self.states = [tuple(s.index_select(1, beam_idx.to(s.device)) for s in layer) for layer in self.states]
 
-    def batch_repeat_interleave(self, repeats: int) -> None:
-        self.states = [tuple(s.repeat_interleave(repeats, dim=1) for s in layer) for layer in self.states]
-
     def detach(self) -> "RNNCache":
         """The same state cut from the autograd graph (truncated back-propagation through time)."""
         return RNNCache([tuple(s.detach() for s in layer) for layer in self.states], self.seen_tokens)
@@ -470,8 +467,9 @@ class RNNPreTrainedModel(PreTrainedModel):
         state = self.state_dict()
         if implementation != self.config.implementation:
             state = convert_rnn_state_dict(state, self.config.cell_type, to=implementation)
+        reference = next(self.parameters())
+        copy.to(device=reference.device, dtype=reference.dtype)
         copy.load_state_dict(state)
-        copy.to(next(self.parameters()).device)
         copy.train(self.training)
         return copy
 
