@@ -276,7 +276,7 @@ def test_padded_batch_gives_each_sequence_its_output_alone(cell_type, implementa
     T = 9
     ids = torch.randint(0, VOCAB, (len(sequences), T), generator=g)  # junk where the mask is 0
     mask = torch.zeros(len(sequences), T, dtype=torch.long)
-    starts = (0, 2, 8, 4, 0)  # right padded, padded both sides, left padded ...
+    starts = (0, 1, 8, 2, 3)  # right padded, padded on both sides, left padded, both sides, both sides
     for row, (seq, start) in enumerate(zip(sequences, starts, strict=True)):
         ids[row, start : start + len(seq)] = seq
         mask[row, start : start + len(seq)] = 1
@@ -398,6 +398,24 @@ def test_cache_carries_the_state_between_chunks():
                for a, b in zip(x, y, strict=True))
     with pytest.raises(ValueError, match="rows"):
         model(input_ids=ids[:1], cache=first.cache)
+
+
+@pytest.mark.parametrize("implementation", ["torch", "scratch"])
+def test_a_chunk_that_is_all_padding_for_one_row_keeps_that_rows_carried_state(implementation):
+    model = lm("gru", implementation)
+    ids = torch.randint(0, VOCAB, (2, 6), generator=seeded(6))
+    with torch.no_grad():
+        cache = model(input_ids=ids[:, :3], use_cache=True).cache
+        before = [s.clone() for s in cache.states[1]]
+        mask = torch.tensor([[1, 1, 1], [0, 0, 0]])  # row 1 reads nothing in this chunk
+        chunk = model(input_ids=ids[:, 3:], attention_mask=mask, cache=cache)
+        assert chunk.cache.get_seq_length() == 6
+        assert torch.equal(chunk.cache.states[1][0][:, 1], before[0][:, 1])  # row 1: unchanged state
+        assert not torch.equal(chunk.cache.states[1][0][:, 0], before[0][:, 0])  # row 0 moved on
+        # ... and reading its next token continues exactly where its first chunk stopped.
+        nxt = model(input_ids=ids[:, 3:4], cache=chunk.cache).logits[1]
+        expected = model(input_ids=torch.cat([ids[1:, :3], ids[1:, 3:4]], 1)).logits[0, -1]
+        torch.testing.assert_close(nxt[0], expected, rtol=0, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------- tied weights

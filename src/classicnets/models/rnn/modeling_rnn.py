@@ -584,10 +584,13 @@ class RNNModel(RNNPreTrainedModel):
                 a cache it may also cover the positions already read, `(batch, past + seq_len)`.
             inputs_embeds (`torch.Tensor` of shape `(batch, seq_len, embedding_size)`): instead of input_ids.
             input_values (`torch.Tensor` of shape `(batch, seq_len, input_size)`): real-valued inputs (time series).
-            cache ([`RNNCache`]): the state to start from (default: zeros).
-            use_cache (`bool`): return the final state as ``cache`` (plain forward calls return none by default).
+            cache ([`RNNCache`]): the state to start from (default: zeros); it is updated in place and returned.
+            use_cache (`bool`): return the final state as ``cache``; defaults to True when a cache is given, else
+                False (a plain forward returns no state).
         """
         config = self.config
+        if use_cache is None:
+            use_cache = cache is not None
         x = self._inputs(input_ids, inputs_embeds, input_values)  # (batch, T, first_layer_input_size)
         batch_size, seq_len = x.shape[:2]
         if (use_cache or cache is not None) and config.bidirectional:
