@@ -30,6 +30,16 @@ VOCAB, SEQ_LEN, HIDDEN = 11, 7, 6
 CELLS = ("rnn", "lstm", "gru")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These models are tiny and step through time: a second intra-op thread only adds synchronisation, and on a
+    shared two-core machine a busy neighbour makes it spin (a 0.05 s test took 3 s). Restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def padded_token_batch(batch_size, generator, vocab=VOCAB, seq_len=SEQ_LEN, min_length=3):
     """Token ids and a mask with unsorted lengths, odd rows left padded and even rows right padded.
 
