@@ -78,9 +78,11 @@ class RNNCache:
 
     Example:
         ```python
-        >>> out = model(input_ids=prompt, use_cache=True)          # the state after the prompt
-        >>> nxt = out.logits[:, -1:].argmax(-1)
-        >>> out = model(input_ids=nxt, cache=out.cache, use_cache=True)  # continues from it
+        >>> model = RNNForCausalLM(RNNConfig(vocab_size=32, hidden_size=16))
+        >>> out = model(input_ids=torch.tensor([[3, 5, 7]]), use_cache=True)  # the state after the prompt
+        >>> out = model(input_ids=out.logits[:, -1:].argmax(-1), cache=out.cache)  # continues from it
+        >>> out.cache.get_seq_length()
+        4
         ```
     """
 
@@ -288,7 +290,11 @@ def convert_rnn_state_dict(state_dict: dict[str, torch.Tensor], cell_type: str, 
 
     Example:
         ```python
-        >>> scratch_weights = convert_rnn_state_dict(model.state_dict(), "lstm", to="scratch")
+        >>> fused = RNNModel(RNNConfig(cell_type="lstm", vocab_size=32, hidden_size=16))
+        >>> weights = convert_rnn_state_dict(fused.state_dict(), "lstm", to="scratch")
+        >>> scratch = RNNModel(RNNConfig(cell_type="lstm", vocab_size=32, hidden_size=16, implementation="scratch"))
+        >>> scratch.load_state_dict(weights)
+        <All keys matched successfully>
         ```
     """
     if cell_type not in GATES:
@@ -457,6 +463,7 @@ class RNNPreTrainedModel(PreTrainedModel):
 
         Example:
             ```python
+            >>> model = RNNForSequenceClassification(RNNConfig(cell_type="gru", vocab_size=32, hidden_size=16))
             >>> scratch = model.to_implementation("scratch")  # same outputs, cells written from the equations
             ```
         """
@@ -861,7 +868,9 @@ class RNNForTimeSeriesForecasting(RNNPreTrainedModel):
 
         Example:
             ```python
-            >>> future = model.forecast(past_values, steps=24)
+            >>> model = RNNForTimeSeriesForecasting(RNNConfig(input_size=2, hidden_size=16, prediction_length=4))
+            >>> model.forecast(torch.randn(8, 48, 2), steps=10).shape
+            torch.Size([8, 10, 2])
             ```
         """
         if not isinstance(steps, int) or steps < 1:
