@@ -628,3 +628,30 @@ def test_forecasting_head_one_step_and_multi_step_outputs():
         torch.testing.assert_close(out.loss, ((out.predictions - future) ** 2).mean())
         summary = model.rnn(input_values=past).pooler_output
         torch.testing.assert_close(out.predictions.flatten(1), model.forecast_head(summary))
+
+
+# ---------------------------------------------------------------------------------------- transformers.Trainer
+def test_trainer_gradient_accumulation_matches_one_big_batch(tmp_path):
+    """The losses are batch means: Trainer must divide them by the accumulation steps (accepts_loss_kwargs=False)."""
+    from transformers import Trainer, TrainingArguments
+
+    class Tokens(torch.utils.data.Dataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, i):
+            ids = 3 + (torch.arange(6) * (i + 1)) % (VOCAB - 3)  # no special tokens: 5 targets in every row
+            return {"input_ids": ids, "labels": ids}
+
+    updates = []
+    for batch_size, accumulation in ((8, 1), (4, 2)):
+        model = lm("gru")
+        before = model.lm_head.weight.detach().clone()
+        args = TrainingArguments(output_dir=str(tmp_path / str(accumulation)), max_steps=1, use_cpu=True,
+                                 per_device_train_batch_size=batch_size, gradient_accumulation_steps=accumulation,
+                                 optim="sgd", learning_rate=0.1, lr_scheduler_type="constant", save_strategy="no",
+                                 report_to=[], disable_tqdm=True, seed=0)
+        Trainer(model=model, args=args, train_dataset=Tokens()).train()
+        updates.append(model.lm_head.weight.detach() - before)
+    assert updates[0].abs().max() > 1e-3
+    torch.testing.assert_close(updates[1], updates[0], rtol=1e-4, atol=1e-6)

@@ -393,6 +393,10 @@ class RNNPreTrainedModel(PreTrainedModel):
     config: RNNConfig
     base_model_prefix = "rnn"
     main_input_name = "input_ids"
+    # The losses are means over the batch and ignore Trainer's num_items_in_batch. Without this, Trainer sees
+    # forward(**kwargs), assumes the model normalises by num_items_in_batch, and stops dividing the loss by the
+    # gradient-accumulation steps (transformers 5.25 trainer.py, model_accepts_loss_kwargs).
+    accepts_loss_kwargs = False
     # Every Auto class this family serves; written to config.json so remote code resolves them all.
     _auto_map = {
         "AutoConfig": "configuration_rnn.RNNConfig",
