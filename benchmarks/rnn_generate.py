@@ -7,7 +7,17 @@ and reports median(recompute) / median(carried), alternating the two in one proc
 new tokens.
 
 The model is a character-level LSTM language model of the usual size for that task (Karpathy's char-rnn default
-is 2 x 128 to 512; here 2 layers of 512 on a 96-symbol vocabulary), greedy, batch 1, prompt of 20 characters.
+is 2 x 128 to 512; here 2 layers of 512 on a 96-symbol vocabulary), greedy, batch 1, prompt of 20 characters, one
+intra-op thread (``--threads``).
+
+What bounds the ratio (measured with torch 2.13 on this two-core machine): a carried step reads every recurrent
+weight once for one time step, ~16 MB for 2 x 512, and is memory bound at ~0.9 ms plus ~0.5 ms of generate's own
+bookkeeping; recomputation runs the whole prefix in one call per layer, where the input projections of all steps are
+one matrix product, ~0.1 ms per layer and step. So the ratio grows with the prefix: ~15-19x with the 20-character
+prompt, far above 20x with a 200-character one (``--prompt-length 200``), ~9x for a small 2 x 128 model whose step
+cost is mostly fixed overhead. Single steps run on torch's own kernels, sequences on oneDNN (see
+``run_fused_layer``): oneDNN's per-call set-up made a single step 10x slower, and running the recomputation on torch's
+kernels too would inflate the ratio to ~30x by slowing the baseline.
 
 Run: ``python benchmarks/rnn_generate.py`` (about a minute on two CPU cores).
 """
@@ -36,8 +46,12 @@ def main() -> dict:
     parser.add_argument("--prompt-length", type=int, default=20)
     parser.add_argument("--new-tokens", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each kind, alternating")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="intra-op threads for both kinds (1: on a shared machine, oneDNN's spinning threads made "
+                             "the timings swing by 2-6x whenever another process ran)")
     ns = parser.parse_args()
     hf_logging.set_verbosity_error()
+    torch.set_num_threads(ns.threads)
 
     torch.manual_seed(0)
     config = RNNConfig(cell_type=ns.cell_type, vocab_size=ns.vocab_size, hidden_size=ns.hidden_size,
@@ -66,7 +80,7 @@ def main() -> dict:
     ratio = recomputed / carried
     summary = {
         "benchmark": "rnn_generate", "model": f"{ns.cell_type} {ns.num_layers}x{ns.hidden_size} vocab {ns.vocab_size}",
-        "new_tokens": ns.new_tokens, "carried_s": round(carried, 3), "recompute_s": round(recomputed, 3),
+        "prompt_length": ns.prompt_length, "new_tokens": ns.new_tokens, "threads": ns.threads, "carried_s": round(carried, 3), "recompute_s": round(recomputed, 3),
         "carried_ms_per_token": round(1000 * carried / ns.new_tokens, 2), "same_tokens": True,
         "ratio": round(ratio, 1), "target": f">= {TARGET:g}", "met": ratio >= TARGET,
     }

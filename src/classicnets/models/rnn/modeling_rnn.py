@@ -254,11 +254,12 @@ class ScratchRecurrentLayer(nn.Module):
 def run_fused_layer(module: nn.RNNBase, x, lengths, state):
     """Runs one fused nn.RNN/LSTM/GRU layer with the same contract as `ScratchRecurrentLayer.forward`."""
     hx = state if isinstance(module, nn.LSTM) else state[0]
-    # On CPU, nn.LSTM/GRU/RNN go through oneDNN, which builds its RNN primitive on every call: one generation step of a
-    # 2 x 512 LSTM then costs 10-20 ms instead of 0.3 ms, and whole sequences get no faster (torch 2.13, two cores;
-    # benchmarks/rnn_generate.py). torch's own kernels are used instead. The switch is global to the process, so it
-    # is flipped only around the call.
-    native = x.device.type == "cpu" and torch.backends.mkldnn.enabled
+    # On CPU, nn.LSTM/GRU/RNN go through oneDNN, which sets up its RNN primitive on every call. That pays off over a
+    # sequence (2-3x faster than torch's own kernels from 16 steps on) but not for the single steps of generation:
+    # one step of a 512-wide LSTM took 0.7 ms with oneDNN and 0.25 ms without, and 10-20 ms with oneDNN while another
+    # process loaded the two cores (torch 2.13; benchmarks/rnn_generate.py). Single steps therefore use torch's
+    # kernels. The switch is global to the process, so it is flipped only around the call.
+    native = x.shape[1] == 1 and x.device.type == "cpu" and torch.backends.mkldnn.enabled
     if native:
         torch.backends.mkldnn.enabled = False
     try:
