@@ -13,9 +13,9 @@ intra-op thread (``--threads``).
 What bounds the ratio (measured with torch 2.13 on this two-core machine): a carried step reads every recurrent
 weight once for one time step, ~16 MB for 2 x 512, and is memory bound at ~0.9 ms plus ~0.5 ms of generate's own
 bookkeeping; recomputation runs the whole prefix in one call per layer, where the input projections of all steps are
-one matrix product, ~0.1 ms per layer and step. So the ratio grows with the prefix: ~15-19x with the 20-character
-prompt, far above 20x with a 200-character one (``--prompt-length 200``), ~9x for a small 2 x 128 model whose step
-cost is mostly fixed overhead. Single steps run on torch's own kernels, sequences on oneDNN (see
+one matrix product, ~0.1 ms per layer and step. So the ratio grows with the prefix: 11-19x with the 20-character
+prompt (the carried step, being memory bound, suffers most when another process runs), ~26x with a 200-character one
+(``--prompt-length 200``), ~6x for a small 2 x 128 model whose step cost is mostly fixed overhead. Single steps run on torch's own kernels, sequences on oneDNN (see
 ``run_fused_layer``): oneDNN's per-call set-up made a single step 10x slower, and running the recomputation on torch's
 kernels too would inflate the ratio to ~30x by slowing the baseline.
 
