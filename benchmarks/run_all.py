@@ -2,7 +2,7 @@
 
 Each benchmark is a separate process (so one's warm caches or threads cannot help another) and prints JSON
 lines; the last line of each is its summary. Run: ``make bench`` or ``python benchmarks/run_all.py``
-(about 13 minutes on two CPU cores). ``--only NAME ...`` runs a subset.
+(about 12 minutes on two CPU cores). ``--only NAME ...`` runs a subset.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ BENCHMARKS = {
     "train_step_no_augment": (["--max-shift", "0"], "(a) the same without augmentation: the loop's own cost"),
     "from_pretrained": ([], "(b) from_pretrained vs a bare safetensors load into a built model (<= 1.3)"),
     "time_to_accuracy": ([], "(c) LeNet-5 time to 99.3% MNIST test accuracy, CLI vs hand-written (<= 1.1)"),
-    "rnn_generate": ([], "RNN LM generate, carried state vs re-running the prefix, 300 tokens (>= 20)"),
 }
 
 
