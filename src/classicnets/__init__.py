@@ -20,6 +20,16 @@ from .models.mlp import (
     MLPModel,
     MLPPreTrainedModel,
 )
+from .models.rnn import (
+    RNNCache,
+    RNNConfig,
+    RNNForCausalLM,
+    RNNForSequenceClassification,
+    RNNForTimeSeriesForecasting,
+    RNNModel,
+    RNNPreTrainedModel,
+    convert_rnn_state_dict,
+)
 
 __version__ = "0.1.0"
 
@@ -31,7 +41,10 @@ def _register_image_processor() -> None:
 
     from .models.auto import REGISTRY
 
-    for config_class, _ in REGISTRY:
+    for config_class, models in REGISTRY:
+        # Only the image families save an image processor (their _auto_map names it); sequence models have none.
+        if not any("AutoImageProcessor" in getattr(m, "_auto_map", {}) for m in models.values()):
+            continue
         AutoImageProcessor.register(config_class, image_processor_classes={"pil": ClassicnetsImageProcessor},
                                     exist_ok=True)
     ClassicnetsImageProcessor.register_for_auto_class("AutoImageProcessor")
@@ -51,5 +64,13 @@ __all__ = [
     "MLPForTabularRegression",
     "MLPModel",
     "MLPPreTrainedModel",
+    "RNNCache",
+    "RNNConfig",
+    "RNNForCausalLM",
+    "RNNForSequenceClassification",
+    "RNNForTimeSeriesForecasting",
+    "RNNModel",
+    "RNNPreTrainedModel",
+    "convert_rnn_state_dict",
     "__version__",
 ]

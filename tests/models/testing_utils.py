@@ -20,6 +20,7 @@ learning, config validation, Auto classes, remote code, batch invariance, corrup
         def get_config(self, **overrides): ...            # a tiny config
         def prepare_inputs(self, model_class, config, batch_size, generator): ...  # -> (forward kwargs, labels)
         def expected_base_output_shapes(self, config, batch_size): ...  # {"last_hidden_state": (...), ...}
+        def expected_head_output_shape(self, model_class, config, batch_size): ...  # optional; default (batch, num_labels)
 
 Tests take the fixtures ``model_class`` (every class), ``head_class`` (classification and regression heads),
 ``classifier_class`` (heads with ``get_classifier``/``reset_classifier``), ``variant`` (a key of
@@ -173,6 +174,9 @@ class ModelTesterMixin:
     checkpoint_variant: str | None = None  # the variant saved for the remote-code test: pick one with buffers
     invalid_configs: ClassVar[dict[str, tuple[dict, str]]] = {}
     for_model_kwargs: ClassVar[dict] = {}  # what AutoConfig.for_model(model_type, ...) needs when a field has no default
+    # False for a config whose fields are all scalars (e.g. RNNConfig): the round trip is still checked, but there is
+    # no tuple -> JSON list -> tuple conversion to check.
+    config_has_tuple_fields = True
     batch_size = 4
     num_labels = 3
 
@@ -186,6 +190,10 @@ class ModelTesterMixin:
 
     def expected_base_output_shapes(self, config, batch_size: int) -> dict[str, tuple[int, ...]]:
         raise NotImplementedError
+
+    def expected_head_output_shape(self, model_class, config, batch_size: int) -> tuple[int, ...]:
+        """Shape of a head's ``logits``/``predictions``; sequence heads (language models, forecasters) override it."""
+        return (batch_size, config.num_labels)
 
     def expected_num_hidden_states(self, config) -> int | None:
         """Length of ``hidden_states`` with ``output_hidden_states=True``; None skips the check."""
@@ -260,7 +268,7 @@ class ModelTesterMixin:
             if model_class is self.base_model_class:
                 expected = self.expected_base_output_shapes(config, self.batch_size)
             else:
-                expected = {self.output_key(model_class): (self.batch_size, config.num_labels)}
+                expected = {self.output_key(model_class): self.expected_head_output_shape(model_class, config, self.batch_size)}
                 assert output.loss is None
             for name, shape in expected.items():
                 assert tuple(getattr(output, name).shape) == shape, name
@@ -470,7 +478,7 @@ class ModelTesterMixin:
     def test_config_dict_and_json_round_trip(self, variant, tmp_path):
         config = self.variant_config(variant)
         tuple_fields = self._tuple_fields(config)
-        assert tuple_fields, "a config without tuple fields does not test the tuple conversion"
+        assert bool(tuple_fields) == self.config_has_tuple_fields, "a config without tuple fields does not test the tuple conversion"
 
         from_dict = self.config_class.from_dict(config.to_dict())
         raw = json.loads(config.to_json_string())

@@ -6,18 +6,35 @@ code next to its weights with a full ``auto_map`` (see ``<Arch>PreTrainedModel._
 transformers can load a checkpoint with ``trust_remote_code=True`` where classicnets is not installed.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForImageClassification,
+    AutoModelForSequenceClassification,
+    AutoModelForTimeSeriesPrediction,
+)
 
 from .cnn import CNNConfig, CNNForImageClassification, CNNModel
 from .mlp import MLPConfig, MLPForImageClassification, MLPModel
+from .rnn import RNNConfig, RNNForCausalLM, RNNForSequenceClassification, RNNForTimeSeriesForecasting, RNNModel
 
 # (config, {Auto class: model class}) for every architecture family.
 REGISTRY = (
     (MLPConfig, {AutoModel: MLPModel, AutoModelForImageClassification: MLPForImageClassification}),
     (CNNConfig, {AutoModel: CNNModel, AutoModelForImageClassification: CNNForImageClassification}),
+    (
+        RNNConfig,
+        {
+            AutoModel: RNNModel,
+            AutoModelForCausalLM: RNNForCausalLM,
+            AutoModelForSequenceClassification: RNNForSequenceClassification,
+            AutoModelForTimeSeriesPrediction: RNNForTimeSeriesForecasting,
+        },
+    ),
 )
 
-# The names users type on the command line.
+# The names users type on the command line (image families only until the training side learns sequences).
 ARCHITECTURES = {"mlp": MLPConfig, "cnn": CNNConfig}
 
 
