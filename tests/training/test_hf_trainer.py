@@ -46,3 +46,31 @@ def test_transformers_trainer_trains_an_mlp_on_digits(tmp_path):
     logits = torch.from_numpy(prediction.predictions)
     expected = torch.nn.functional.cross_entropy(logits, torch.from_numpy(prediction.label_ids)).item()
     assert prediction.metrics["test_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_trainer_gradient_accumulation_matches_one_big_batch(arch, tmp_path):
+    """4 examples x 2 accumulated batches make the same update as one batch of 8 (the loss is a batch mean)."""
+    from classicnets import CNNConfig, CNNForImageClassification
+
+    spec = DATASETS["digits"]
+    data = torch.utils.data.Subset(PixelDataset(load_dataset("digits", source="offline")["train"], spec), range(8))
+    updates = []
+    for batch_size, accumulation in ((8, 1), (4, 2)):
+        torch.manual_seed(0)
+        if arch == "mlp":
+            model = MLPForImageClassification(MLPConfig(image_size=8, hidden_sizes=(16,), num_labels=10))
+        else:
+            model = CNNForImageClassification(CNNConfig(image_size=8, hidden_sizes=(4,), depths=(1,), kernel_sizes=(3,),
+                                                        paddings=(1,), fc_hidden_sizes=(8,), num_labels=10))
+        before = model.classifier.weight.detach().clone()
+        args = transformers.TrainingArguments(
+            output_dir=str(tmp_path / f"{arch}{accumulation}"), max_steps=1, use_cpu=True, optim="sgd",
+            per_device_train_batch_size=batch_size, gradient_accumulation_steps=accumulation, learning_rate=0.1,
+            lr_scheduler_type="constant", save_strategy="no", max_grad_norm=0.0,  # clipping would hide a wrong scale
+            report_to="none", disable_tqdm=True, seed=0,
+        )
+        transformers.Trainer(model=model, args=args, train_dataset=data).train()
+        updates.append(model.classifier.weight.detach() - before)
+    assert updates[0].abs().max() > 1e-3
+    torch.testing.assert_close(updates[1], updates[0], rtol=1e-4, atol=1e-6)

@@ -129,6 +129,9 @@ class CNNPreTrainedModel(PreTrainedModel):
     config_class = CNNConfig
     config: CNNConfig
     base_model_prefix = "cnn"
+    # The losses are batch means: transformers.Trainer must divide them by the accumulation steps itself. (A forward
+    # that takes **kwargs otherwise tells it the model normalises by num_items_in_batch, doubling accumulated updates.)
+    accepts_loss_kwargs = False
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     # Every Auto class this family serves; written to config.json so remote code resolves them all. The image

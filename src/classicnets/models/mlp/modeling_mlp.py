@@ -88,6 +88,9 @@ class MLPPreTrainedModel(PreTrainedModel):
     config_class = MLPConfig
     config: MLPConfig
     base_model_prefix = "mlp"
+    # The losses are batch means: transformers.Trainer must divide them by the accumulation steps itself. (A forward
+    # that takes **kwargs otherwise tells it the model normalises by num_items_in_batch, doubling accumulated updates.)
+    accepts_loss_kwargs = False
     main_input_name = "input_features"
     # Every Auto class this family serves; written to config.json so remote code resolves them all. The image
     # processor that classicnets saves beside image models is found through the model config too (its own
