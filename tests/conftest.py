@@ -75,3 +75,15 @@ def digits_run(tmp_path_factory):
                              seed=0, disable_tqdm=True)
     run_training("mlp", "digits", args, config_overrides={"hidden_sizes": (32,)}, data_source="offline")
     return out
+
+
+def pytest_collection_modifyitems(config, items):
+    """A contract test of the shared model tester whose parameter list is empty for an architecture (e.g. the
+    transfer-surface tests for heads without a classifier, or config validation already covered by a sibling class)
+    does not apply to it: deselect it instead of reporting a skip, so that every skip in a run means something."""
+    inapplicable = [item for item in items
+                    if any(mark.name == "skip" and "got empty parameter set" in str(mark.kwargs.get("reason", ""))
+                           for mark in item.iter_markers())]
+    if inapplicable:
+        config.hook.pytest_deselected(items=inapplicable)
+        items[:] = [item for item in items if item not in inapplicable]
