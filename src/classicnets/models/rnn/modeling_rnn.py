@@ -794,6 +794,8 @@ class RNNForSequenceClassification(RNNPreTrainedModel):
     def get_classifier(self) -> nn.Module:
         return self.classifier
 
+    # Copied from classicnets.models.cnn.modeling_cnn.CNNForImageClassification.reset_classifier with cnn->rnn (model
+    # folders are self-contained: each travels alone as remote code)
     def reset_classifier(self, num_labels: int, id2label: dict[int, str] | None = None) -> None:
         """Replaces the output layer with a freshly initialised one for ``num_labels`` classes; the encoder is kept."""
         if num_labels < 1:
