@@ -499,3 +499,28 @@ def test_the_headless_model_loads_a_classifier_checkpoint_without_a_report(arch,
     assert "LOAD REPORT" not in caplog.text
     trunk = getattr(model, model.base_model_prefix).state_dict()
     assert all(base.state_dict()[k].equal(v) for k, v in trunk.items())
+
+
+def test_recurrent_classifiers_transfer_too():
+    """An LSTM text classifier: embeddings and recurrent layers are the blocks; freezing them leaves both unchanged
+    through a real step while the new head learns, and layer-wise rates reach the embeddings last."""
+    from classicnets import RNNConfig, RNNForSequenceClassification
+
+    torch.manual_seed(0)
+    model = RNNForSequenceClassification(RNNConfig(cell_type="lstm", vocab_size=20, hidden_size=8, num_layers=2,
+                                                   num_labels=3))
+    assert [name for name, _ in backbone_blocks(model)] == ["rnn.embeddings", "rnn.layers.0", "rnn.layers.1"]
+    replace_head(model, num_labels=2, id2label={0: "ham", 1: "spam"})
+    groups = parameter_groups(model, 1.0, layer_decay=0.5)
+    lr_of = {g["name"].split("/")[0]: g["lr"] for g in groups}
+    assert lr_of == {"rnn.embeddings": 0.125, "rnn.layers.0": 0.25, "rnn.layers.1": 0.5, "head": 1.0}
+    freeze(model)
+    trunk = {k: v.clone() for k, v in model.rnn.state_dict().items()}
+    head = model.get_classifier().weight.detach().clone()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    model.train()
+    ids = torch.randint(0, 20, (4, 6), generator=torch.Generator().manual_seed(1))
+    model(input_ids=ids, labels=torch.tensor([0, 1, 1, 0])).loss.backward()
+    optimizer.step()
+    assert all(model.rnn.state_dict()[k].equal(v) for k, v in trunk.items())
+    assert not model.get_classifier().weight.equal(head)

@@ -37,13 +37,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-# The ordered containers of blocks inside each family's headless model (its ``base_model_prefix``
-# attribute), by ``config.model_type`` so that classes loaded as remote code are recognised too. Each entry
-# names ``nn.ModuleList``s whose elements, in this order, take the input to the representation the head
-# reads. A new architecture family adds its entry here.
+# The ordered blocks inside each family's headless model (its ``base_model_prefix`` attribute), by
+# ``config.model_type`` so that classes loaded as remote code are recognised too. Each entry names attributes
+# that, in this order, take the input to the representation the head reads: an ``nn.ModuleList`` gives one
+# block per element, any other module is one block, and ``None`` (an optional part) is skipped. A new
+# architecture family adds its entry here.
 BACKBONE_BLOCKS: dict[str, tuple[str, ...]] = {
     "classicnets_cnn": ("stages", "fc_layers"),  # conv stages, then the fully connected hidden layers
     "classicnets_mlp": ("layers",),  # the hidden layers
+    "classicnets_rnn": ("embeddings", "layers"),  # the token embeddings (absent for time series), the recurrent layers
 }
 
 
@@ -99,8 +101,11 @@ def backbone_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
     prefix, trunk, containers = _trunk(model)
     blocks = []
     for container_name in containers:
-        container = getattr(trunk, container_name)
-        blocks.extend((f"{prefix}.{container_name}.{i}", block) for i, block in enumerate(container))
+        container = getattr(trunk, container_name, None)
+        if isinstance(container, nn.ModuleList):
+            blocks.extend((f"{prefix}.{container_name}.{i}", block) for i, block in enumerate(container))
+        elif isinstance(container, nn.Module):
+            blocks.append((f"{prefix}.{container_name}", container))
     covered = {id(p) for _, block in blocks for p in block.parameters()}
     missed = [f"{prefix}.{n}" for n, p in trunk.named_parameters() if id(p) not in covered]
     if missed:
