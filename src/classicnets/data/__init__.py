@@ -10,6 +10,7 @@ Example:
     >>> x, y = image_tensors(mnist["train"])          # uint8 (60000, 1, 28, 28), int64 (60000,)
     >>> processor = make_image_processor("mnist")     # save it beside the model for pipelines
     >>> shakespeare = load_dataset("tiny_shakespeare")  # train/validation, one `text` row each
+    >>> tokenizer = build_char_tokenizer(shakespeare["train"]["text"])
 """
 
 from .image_processing import make_image_processor
@@ -24,6 +25,7 @@ from .specs import (
     TimeSeriesSpec,
     get_spec,
 )
+from .tokenization import build_char_tokenizer, build_word_tokenizer
 
 __all__ = [
     "DATASETS",
@@ -33,6 +35,8 @@ __all__ = [
     "TextClassificationSpec",
     "TextDatasetSpec",
     "TimeSeriesSpec",
+    "build_char_tokenizer",
+    "build_word_tokenizer",
     "check_classes",
     "dataset_path",
     "get_spec",
