@@ -134,8 +134,37 @@ def test_the_hub_corpus_is_resplit_like_the_offline_file(real):
         assert converted[split].features == DATASETS["tiny_shakespeare"].features
         assert converted[split][0]["text"] == real["tiny_shakespeare"][split][0]["text"]
     wrong = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["To be"]})})
-    with pytest.raises(ValueError, match="is not the pinned tiny_shakespeare text"):
+    with pytest.raises(DataIntegrityError, match="is not the pinned tiny_shakespeare text"):
         loading.convert_hub_corpus(wrong, DATASETS["tiny_shakespeare"])
+
+
+def test_auto_falls_back_when_the_hub_copy_is_unusable(real, monkeypatch, caplog):
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(loading, "hub_reachable", lambda *args, **kwargs: True)
+    served = {
+        "script": RuntimeError("Dataset scripts are no longer supported, but found tiny_shakespeare.py"),
+        "other text": datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["To be"]})}),
+    }
+    for what, answer in served.items():
+
+        def fake_load(hub_id, answer=answer):
+            assert hub_id == "karpathy/tiny_shakespeare"
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        monkeypatch.setattr(datasets, "load_dataset", fake_load)
+        with caplog.at_level("WARNING", logger="classicnets.data.loading"):
+            got = load_dataset("tiny_shakespeare", source="auto")
+        assert got["validation"][0]["text"] == real["tiny_shakespeare"]["validation"][0]["text"], what
+        assert "could not be loaded from the Hub" in caplog.text and "using the offline source" in caplog.text
+        caplog.clear()
+    with pytest.raises(DataIntegrityError, match="not the pinned tiny_shakespeare text"):
+        load_dataset("tiny_shakespeare", source="hub")
 
 
 def test_hub_source_rules_for_the_new_datasets(monkeypatch):
@@ -164,6 +193,8 @@ def test_spam_assassin_sizes_stratification_and_content(real):
     assert not any(t.startswith(("From ", "Return-Path:", "Received:")) for t in texts)
     assert all("\n\n" in t for t in texts) and not any("\r" in t for t in texts)
     assert sum("Received: from" in t for t in texts) < 30  # only forwarded mails quote routing headers
+    # Bytes are decoded, not replaced: U+FFFD is left only where a message's own bytes are undecodable.
+    assert sum("\ufffd" in t for t in texts + list(spam["test"]["text"])) == 10
 
 
 def test_spam_assassin_is_deterministic(real):
@@ -172,7 +203,7 @@ def test_spam_assassin_is_deterministic(real):
         for row in real["spam_assassin"][split]:
             digest.update(row["text"].encode("utf-8"))
             digest.update(bytes([row["label"]]))
-    assert digest.hexdigest() == "9655894cfbd7a4797f1aff8d7f34b75420cf9222b6af160020a4646c886d9f2a"
+    assert digest.hexdigest() == "c2591af111804734f60edc4f3f4578e92a8e4e56a3c578a0d7757acb8a210576"
     groups = ["a"] * 10 + ["b"] * 5
     mask = text_sources.stratified_split(groups, 0.2, seed=0)
     assert mask.sum() == 3 and mask[:10].sum() == 2 and mask[10:].sum() == 1
@@ -186,6 +217,10 @@ def test_email_decoding_is_robust():
     assert to_text(b"Received: from x\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\nhello\r\nthere\r\n") == "café\n\nhello\nthere"
     # Undeclared 8-bit bytes that are not UTF-8 fall back to cp1252 (a pound sign in latin-1 / cp1252).
     assert to_text(b"Subject: x\n\nprice \xa3160\n") == "x\n\nprice £160"
+    # ... in the Subject too (the parser would otherwise turn them into U+FFFD), and UTF-8 is tried first.
+    assert to_text(b"Subject: wins \xa37,000\n\nok") == "wins £7,000\n\nok"
+    assert to_text(b"Subject: caf\xc3\xa9\n\nok") == "café\n\nok"
+    assert to_text(b"Subject: Re: =?utf-8?q?caf=C3=A9?= and\n =?iso-8859-1?q?na=EFve?=\n\nok") == "Re: café and naïve\n\nok"
     # A declared charset and a transfer encoding.
     qp = b"Subject: y\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nna=EFve\n"
     assert to_text(qp) == "y\n\nnaïve"

@@ -129,7 +129,8 @@ def convert_hub_corpus(raw: datasets.DatasetDict, spec: TextDatasetSpec) -> data
     sources give identical data.
 
     Raises:
-        ValueError: if a ``text`` column is missing or the concatenation is not the pinned text.
+        ValueError: if a ``text`` column is missing; :class:`DataIntegrityError` (a ``ValueError``) if the
+            concatenation is not the pinned text (``source="auto"`` then falls back to the offline source).
     """
     import hashlib
 
@@ -138,7 +139,7 @@ def convert_hub_corpus(raw: datasets.DatasetDict, spec: TextDatasetSpec) -> data
         raise ValueError(f"the Hub dataset {spec.hub_id} has no `text` column.")
     text = "".join("".join(raw[s]["text"]) for s in order)
     if spec.name == "tiny_shakespeare" and hashlib.sha256(text.encode("utf-8")).hexdigest() != SHAKESPEARE_SHA256:
-        raise ValueError(
+        raise DataIntegrityError(
             f"the Hub dataset {spec.hub_id} (splits {', '.join(order)} concatenated) is not the pinned tiny_shakespeare "
             f"text; use source='offline'."
         )
@@ -316,9 +317,11 @@ def load_dataset(name: str, source: str = "auto", cache_dir: str | os.PathLike |
         if hub_reachable():
             try:
                 return _load_from_hub(spec)
-            except (FileNotFoundError, ConnectionError, OSError) as err:
+            except (FileNotFoundError, ConnectionError, OSError, RuntimeError, DataIntegrityError) as err:
                 # A Hub that answers but does not serve this dataset (a mirror or private Hub at HF_ENDPOINT, a
-                # dataset renamed upstream): the offline source gives the same features.
+                # dataset renamed upstream, a script-based repo that `datasets` no longer runs -- RuntimeError --,
+                # a corpus that is not the pinned text -- DataIntegrityError): the offline source gives the same
+                # features.
                 logger.warning("%s could not be loaded from the Hub at %s (%s: %s); using the offline source",
                                spec.hub_id, hub_endpoint(), type(err).__name__, str(err).splitlines()[0][:200])
                 path = prepare([spec.name], cache_dir)[spec.name]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime
 import email
-import email.policy
+import email.header
 import html.parser
 import json
 import logging
@@ -297,13 +297,34 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     return data.decode("cp1252", errors="replace")
 
 
-def _header(message, name: str) -> str:
+def decode_header_value(value: str | email.header.Header | None) -> str:
+    """A header as text: RFC 2047 encoded words decoded with their charsets, raw 8-bit bytes decoded like a
+    body without a charset (UTF-8, else cp1252); whitespace (folding included) collapsed to single spaces.
+
+    The ``compat32`` parser hands a header holding raw 8-bit bytes over as a ``Header`` of charset
+    ``unknown-8bit`` whose chunks are the original bytes; ``str()`` of it would replace them with U+FFFD.
+
+    Example:
+        >>> decode_header_value("=?iso-8859-1?q?na=EFve?= and\\n\\t=?utf-8?b?Y2Fmw6k=?=")
+        'naïve and café'
+        >>> decode_header_value(email.header.Header(b"wins \\xa37,000".decode("ascii", "surrogateescape"),
+        ...                                         charset="unknown-8bit"))
+        'wins £7,000'
+    """
+    if value is None:
+        return ""
     try:
-        value = message.get(name)
-        return "" if value is None else str(value)
-    except Exception:  # malformed encoded words: fall back to the raw header, decoded leniently
-        raw = message.get_all(name, failobj=[""])[0] if hasattr(message, "get_all") else ""
-        return str(raw)
+        chunks = email.header.decode_header(value)
+    except (ValueError, LookupError, TypeError):  # a malformed encoded word: treat the header as plain text
+        chunks = [(str(value), None)]
+    parts, previous = [], "start"
+    for chunk, charset in chunks:
+        data = chunk.encode("utf-8", errors="surrogateescape") if isinstance(chunk, str) else chunk
+        if previous is None and charset is not None:
+            parts.append(" ")  # decode_header drops the space between plain text and a following encoded word
+        parts.append(decode_bytes(data, charset))
+        previous = charset
+    return " ".join("".join(parts).split())
 
 
 def email_to_text(raw: bytes) -> str:
@@ -313,8 +334,10 @@ def email_to_text(raw: bytes) -> str:
         >>> email_to_text(b"Received: x\\nSubject: =?utf-8?q?caf=C3=A9?=\\n\\nhello\\r\\n")
         'café\\n\\nhello'
     """
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    subject = " ".join(_header(message, "subject").split())
+    # compat32 (the parser's default policy) keeps undecodable header bytes instead of replacing them, so
+    # decode_header_value can decode them itself; bodies are decoded from their bytes.
+    message = email.message_from_bytes(raw)
+    subject = decode_header_value(message.get("subject"))
     plain, markup = [], []
     for part in message.walk():
         if part.is_multipart():
@@ -322,17 +345,10 @@ def email_to_text(raw: bytes) -> str:
         ctype = part.get_content_type()
         if part.get_content_maintype() != "text" or part.get_content_disposition() == "attachment":
             continue
-        try:
-            payload = part.get_payload(decode=True)
-        except Exception:  # an undecodable transfer encoding: keep the raw text
-            payload = None
+        payload = part.get_payload(decode=True)  # base64 / quoted-printable undone; bad padding is tolerated
         if payload is None:
-            payload = str(part.get_payload()).encode("utf-8", errors="replace")
-        try:
-            charset = part.get_content_charset()
-        except Exception:
-            charset = None
-        text = decode_bytes(payload, charset)
+            payload = str(part.get_payload()).encode("utf-8", errors="surrogateescape")
+        text = decode_bytes(payload, part.get_content_charset())
         (markup if ctype == "text/html" else plain).append(text)
     body = "\n".join(plain) if plain else "\n".join(html_to_text(m) for m in markup)
     body = body.replace("\r\n", "\n").replace("\r", "\n").strip()
