@@ -69,10 +69,13 @@ def test_one_registry_for_every_kind():
 
 
 def test_image_commands_refuse_the_other_kinds():
+    from classicnets.data import make_image_processor
     from classicnets.evaluation import evaluate_folder
 
     with pytest.raises(ValueError, match="spam_assassin is a text-classification dataset; this command takes the image"):
         evaluate_folder("no-such-folder", "spam_assassin")
+    with pytest.raises(ValueError, match="tiny_shakespeare is a text-generation dataset; an image processor needs"):
+        make_image_processor("tiny_shakespeare")
 
 
 def test_features_and_splits_are_fixed(real):

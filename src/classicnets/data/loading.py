@@ -55,7 +55,7 @@ _fallback_logged: set[str] = set()  # datasets whose fallback to the offline sou
 
 
 # -------------------------------------------------------------------------------------- conversions
-def arrays_to_dataset_dict(spec: DatasetSpec, arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> datasets.DatasetDict:
+def arrays_to_dataset_dict(spec: ImageDatasetSpec, arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> datasets.DatasetDict:
     """Builds the ``DatasetDict`` of ``spec`` from ``{split: (images uint8 (N, H, W), labels (N,))}``."""
     import datasets
 
@@ -73,7 +73,7 @@ def arrays_to_dataset_dict(spec: DatasetSpec, arrays: dict[str, tuple[np.ndarray
     return datasets.DatasetDict(splits)
 
 
-def convert_hub_split(split: datasets.Dataset, spec: DatasetSpec) -> datasets.Dataset:
+def convert_hub_split(split: datasets.Dataset, spec: ImageDatasetSpec) -> datasets.Dataset:
     """Converts one split of the Hub dataset to the features of the offline source.
 
     The Hub datasets store ``image`` as an ``Image`` feature (PNG bytes); it is decoded as grayscale
