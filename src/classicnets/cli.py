@@ -256,13 +256,13 @@ def _data(ns) -> int:
 
     if ns.data_command == "list":
         offline = {**OFFLINE_SOURCES, **TEXT_OFFLINE_SOURCES}
-        print(f"{'name':17s} {'task':24s} {'example':27s} {'size per split':39s} {'hub (when reachable)':26s} "
+        print(f"{'name':17s} {'task':24s} {'example':27s} {'size per split':47s} {'hub (when reachable)':30s} "
               f"offline source")
         for name, spec in DATASETS.items():
             # A language-modelling corpus is one row per split: its size is its length in characters.
             counts, unit = (TEXT_NUM_CHARS[name], " chars") if name in TEXT_NUM_CHARS else (ALL_NUM_ROWS[name], "")
             size = ", ".join(f"{split} {n:,}{unit}" for split, n in counts.items())
-            print(f"{name:17s} {spec.task:24s} {spec.summary:27s} {size:39s} {spec.hub_id or '-':26s} {offline[name]}")
+            print(f"{name:17s} {spec.task:24s} {spec.summary:27s} {size:47s} {spec.hub_id or '-':30s} {offline[name]}")
         return 0
     for name, path in prepare(ns.names).items():
         print(f"{name}: {path}")

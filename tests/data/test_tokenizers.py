@@ -29,6 +29,11 @@ def spam_texts():
 
 
 # ------------------------------------------------------------------------------------------------ characters
+def test_char_tokenizer_takes_a_dataset_column():
+    column = load_dataset("tiny_shakespeare", source="offline")["validation"]["text"]  # a datasets Column
+    assert len(build_char_tokenizer(column)) == 4 + 61
+
+
 def test_char_vocabulary_is_sorted_by_code_point(char_tokenizer, shakespeare):
     tok = char_tokenizer
     assert isinstance(tok, PreTrainedTokenizerFast)
@@ -74,6 +79,8 @@ def test_char_tokenizer_saves_and_reloads_with_autotokenizer(char_tokenizer, sha
     assert loaded.decode(loaded(shakespeare[1])["input_ids"]) == shakespeare[1]
     assert (loaded.pad_token, loaded.unk_token, loaded.bos_token, loaded.eos_token) == SPECIAL_TOKENS
     assert loaded("")["input_ids"] == []
+    # What a recurrent model's forward takes: no token_type_ids.
+    assert list(loaded("ab")) == list(char_tokenizer("ab")) == ["input_ids", "attention_mask"]
 
 
 # ------------------------------------------------------------------------------------------------ words (BPE)
