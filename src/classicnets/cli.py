@@ -23,7 +23,10 @@ import sys
 from .training.arguments import AUGMENTATIONS, MIXED_PRECISION, OPTIMIZERS, REPORT_TO, SCHEDULERS
 
 ARCHS = ("mlp", "cnn")
-DATASET_NAMES = ("mnist", "fashion_mnist", "digits")
+DATASET_NAMES = ("mnist", "fashion_mnist", "digits")  # what `train`/`evaluate` take: the image datasets
+# Every named dataset, for `data list/prepare` (kept in step with classicnets.data.DATASETS by a test; the
+# registry itself is not imported here so that `--help` stays fast).
+ALL_DATASET_NAMES = DATASET_NAMES + ("tiny_shakespeare", "spam_assassin", "sunspots_monthly", "moby_dick")
 
 
 def _add(parser, flag: str, **kwargs):
@@ -194,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="{list,prepare}")
     dsub.add_parser("list", help="list the named datasets and their sources")
     p = dsub.add_parser("prepare", help="fetch (pinned, hash-checked) and cache datasets; a no-op once cached")
-    p.add_argument("names", nargs="+", choices=DATASET_NAMES, help="names of the datasets to fetch and convert")
+    p.add_argument("names", nargs="+", choices=ALL_DATASET_NAMES, help="names of the datasets to fetch and convert")
     return parser
 
 
@@ -246,13 +249,20 @@ def _push(ns) -> int:
 
 def _data(ns) -> int:
     from .data import DATASETS, prepare
+    from .data.loading import ALL_NUM_ROWS
     from .data.sources import OFFLINE_SOURCES
+    from .data.text_sources import OFFLINE_SOURCES as TEXT_OFFLINE_SOURCES
+    from .data.text_sources import TEXT_NUM_CHARS
 
     if ns.data_command == "list":
-        print(f"{'name':14s} {'shape':9s} {'classes':8s} {'hub (when reachable)':32s} offline source")
+        offline = {**OFFLINE_SOURCES, **TEXT_OFFLINE_SOURCES}
+        print(f"{'name':17s} {'task':24s} {'example':27s} {'size per split':47s} {'hub (when reachable)':30s} "
+              f"offline source")
         for name, spec in DATASETS.items():
-            shape = f"{spec.num_channels}x{spec.image_size[0]}x{spec.image_size[1]}"
-            print(f"{name:14s} {shape:9s} {spec.num_labels:<8d} {spec.hub_id or '-':32s} {OFFLINE_SOURCES[name]}")
+            # A language-modelling corpus is one row per split: its size is its length in characters.
+            counts, unit = (TEXT_NUM_CHARS[name], " chars") if name in TEXT_NUM_CHARS else (ALL_NUM_ROWS[name], "")
+            size = ", ".join(f"{split} {n:,}{unit}" for split, n in counts.items())
+            print(f"{name:17s} {spec.task:24s} {spec.summary:27s} {size:47s} {spec.hub_id or '-':30s} {offline[name]}")
         return 0
     for name, path in prepare(ns.names).items():
         print(f"{name}: {path}")

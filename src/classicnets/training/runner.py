@@ -360,6 +360,9 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
     if arch not in IMAGE_CLASSIFIERS:
         raise ValueError(f"Unknown architecture {arch!r}; choose one of {', '.join(sorted(IMAGE_CLASSIFIERS))}.")
     spec = DATASETS[dataset]
+    if spec.task != "image-classification":
+        raise ValueError(f"{dataset} is a {spec.task} dataset; this command takes the image datasets only "
+                         f"({', '.join(n for n, s in DATASETS.items() if s.task == 'image-classification')}).")
     classes = check_classes(spec, args.classes)
     label_names = [spec.label_names[c] for c in classes] if classes else list(spec.label_names)
     repo_id = hub_repo_id(args) if args.push_to_hub else None
