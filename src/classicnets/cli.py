@@ -20,13 +20,14 @@ import json
 import logging
 import sys
 
-from .training.arguments import AUGMENTATIONS, MIXED_PRECISION, OPTIMIZERS, REPORT_TO, SCHEDULERS
+from .training.arguments import AUGMENTATIONS, BEST_MODEL_METRICS, MIXED_PRECISION, OPTIMIZERS, REPORT_TO, SCHEDULERS
 
-ARCHS = ("mlp", "cnn")
-DATASET_NAMES = ("mnist", "fashion_mnist", "digits")  # what `train`/`evaluate` take: the image datasets
-# Every named dataset, for `data list/prepare` (kept in step with classicnets.data.DATASETS by a test; the
-# registry itself is not imported here so that `--help` stays fast).
-ALL_DATASET_NAMES = DATASET_NAMES + ("tiny_shakespeare", "spam_assassin", "sunspots_monthly", "moby_dick")
+ARCHS = ("mlp", "cnn", "rnn")
+DATASET_NAMES = ("mnist", "fashion_mnist", "digits")  # the image datasets (mlp, cnn)
+SEQUENCE_DATASET_NAMES = ("tiny_shakespeare", "moby_dick", "spam_assassin", "sunspots_monthly")  # rnn
+# Every named dataset, for `train` and `data list/prepare` (kept in step with classicnets.data.DATASETS by a test;
+# the registry itself is not imported here so that `--help` stays fast).
+ALL_DATASET_NAMES = DATASET_NAMES + SEQUENCE_DATASET_NAMES
 
 
 def _add(parser, flag: str, **kwargs):
@@ -75,13 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "--num_processes 2 -m classicnets train ...`.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    t.add_argument("arch", choices=ARCHS, help="architecture family: mlp (multilayer perceptron) or cnn (LeNet/VGG/ResNet-style)")
+    t.add_argument("arch", choices=ARCHS,
+                   help="architecture family: mlp (multilayer perceptron) or cnn (LeNet/VGG/ResNet-style) for image "
+                        "datasets; rnn (RNN/LSTM/GRU) for text and time series: a language model on tiny_shakespeare "
+                        "or moby_dick, a classifier on spam_assassin, a forecaster on sunspots_monthly")
     g = t.add_argument_group("run")
     _add(g, "--output-dir", required=True, help="folder for the model, card, plots and checkpoints/")
     _add(g, "--overwrite-output-dir", action="store_true", help="replace a previous classicnets run in --output-dir")
     _add(g, "--seed", type=int, default=42, help="seed for initialisation, data order, dropout, augmentation")
     g = t.add_argument_group("data and model")
-    _add(g, "--dataset", required=True, choices=DATASET_NAMES, help="named dataset (see `classicnets data list`)")
+    _add(g, "--dataset", required=True, choices=ALL_DATASET_NAMES, help="named dataset (see `classicnets data list`)")
     _add(g, "--data-source", default="auto", choices=("auto", "offline", "hub"),
          help="auto: the Hub when reachable, else the pinned offline source")
     _add(g, "--preset", default=None, choices=("lenet5", "vgg_style", "resnet_style"),
@@ -93,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--normalization", default=None, help="none, batch, layer (and group for cnn)")
     _add(g, "--hidden-dropout-prob", type=float, default=None, help="dropout after hidden layers")
     _add(g, "--pooling", default=None, help="cnn: pooling after each stage: max, avg or none")
+    _add(g, "--cell-type", default=None, choices=("rnn", "lstm", "gru"), help="rnn: the recurrent cell (default lstm)")
+    _add(g, "--hidden-size", type=int, default=None, help="rnn: width of the recurrent state (default 128)")
+    _add(g, "--num-layers", type=int, default=None, help="rnn: stacked recurrent layers (default 1)")
+    _add(g, "--block-size", type=int, default=None,
+         help="rnn: tokens per language-model window (default 128), tokens kept per text (classifier, 256), or past "
+              "values read (forecaster, 132)")
+    _add(g, "--tokenizer", default=None, choices=("char", "bpe"),
+         help="rnn on text: char (language-model default) or byte-level bpe (classifier default)")
+    _add(g, "--tokenizer-vocab-size", type=int, default=8000, help="vocabulary size of a bpe tokenizer")
     _add(g, "--config-overrides", default=None,
          help='any config field, e.g. "fc_hidden_sizes=[120,84],residual=true"')
     g = t.add_argument_group("optimisation")
@@ -125,8 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--validation-split", type=float, default=0.0, help="fraction of train held out for validation")
     _add(g, "--early-stopping-patience", type=int, default=None,
          help="stop after N evaluations without improvement on the validation split (restores the best weights)")
-    _add(g, "--metric-for-best-model", default="eval_loss", choices=("eval_loss", "eval_accuracy"),
-         help="what early stopping watches")
+    _add(g, "--metric-for-best-model", default="eval_loss", choices=BEST_MODEL_METRICS,
+         help="what early stopping watches (the task must report it)")
     g = t.add_argument_group("evaluation, checkpoints, logging")
     _add(g, "--eval-steps", type=int, default=None, help="evaluate every N updates; None: at the end of every epoch")
     _add(g, "--save-steps", type=int, default=None, help="checkpoint every N updates; None: at the end of every epoch")
@@ -205,7 +218,8 @@ def _train(ns) -> int:
     from .training import TrainingArguments, run_training
 
     overrides = _parse_overrides(ns.config_overrides) if ns.config_overrides else {}
-    for flag in ("hidden_sizes", "hidden_act", "normalization", "hidden_dropout_prob", "pooling"):
+    for flag in ("hidden_sizes", "hidden_act", "normalization", "hidden_dropout_prob", "pooling", "cell_type",
+                 "hidden_size", "num_layers"):
         value = getattr(ns, flag)
         if value is not None:
             overrides[flag] = tuple(value) if isinstance(value, list) else value

@@ -86,7 +86,8 @@ def build_char_tokenizer(texts: Iterable[str], model_max_length: int | None = No
 
 
 def build_word_tokenizer(
-    texts: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2, model_max_length: int | None = None
+    texts: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2, model_max_length: int | None = None,
+    add_bos_token: bool = False,
 ) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer trained on ``texts`` (lossless, never ``<unk>``).
 
@@ -95,6 +96,8 @@ def build_word_tokenizer(
         vocab_size: the size of the vocabulary, special tokens and the 256 byte symbols included.
         min_frequency: pairs seen fewer times are not merged.
         model_max_length: the longest sequence a model takes (saved with the tokenizer), or ``None``.
+        add_bos_token: start every encoding with ``<bos>`` (a post-processor saved in ``tokenizer.json``, so
+            pipelines do it too). A classifier then reads at least one token, even for an empty text.
 
     Returns:
         A ``PreTrainedTokenizerFast`` with ids 0-3 ``<pad> <unk> <bos> <eos>``.
@@ -123,6 +126,13 @@ def build_word_tokenizer(
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
+    if add_bos_token:
+        from tokenizers import processors
+
+        bos = SPECIAL_TOKENS.index("<bos>")
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", bos)]
+        )
     return _wrap(tokenizer, model_max_length)
 
 

@@ -35,7 +35,7 @@ REGISTRY = (
 )
 
 # The names users type on the command line (image families only until the training side learns sequences).
-ARCHITECTURES = {"mlp": MLPConfig, "cnn": CNNConfig}
+ARCHITECTURES = {"mlp": MLPConfig, "cnn": CNNConfig, "rnn": RNNConfig}
 
 
 def register_all() -> None:

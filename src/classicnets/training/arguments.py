@@ -15,6 +15,10 @@ SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "one_cycle
 MIXED_PRECISION = ("no", "bf16", "fp16")
 AUGMENTATIONS = ("none", "shift", "shift_rotate")
 REPORT_TO = ("none", "tensorboard")
+TOKENIZERS = ("char", "bpe")
+# Metrics that early stopping may watch; the task must report the one chosen (checked when training starts).
+BEST_MODEL_METRICS = ("eval_loss", "eval_accuracy", "eval_f1", "eval_mae", "eval_rmse", "eval_perplexity")
+HIGHER_IS_BETTER = ("eval_accuracy", "eval_f1")
 
 
 @dataclass
@@ -50,13 +54,19 @@ class TrainingArguments:
         validation_split: Fraction of the training set held out (seeded) for validation and early stopping.
         early_stopping_patience: Stop after this many evaluations without improving ``metric_for_best_model``
             on the validation split; the best weights are restored at the end. ``None`` disables it.
-        metric_for_best_model: ``eval_loss`` (lower is better) or ``eval_accuracy`` (higher is better).
+        metric_for_best_model: ``eval_loss`` (lower is better), ``eval_accuracy`` or ``eval_f1`` (higher is better),
+            ``eval_mae``, ``eval_rmse`` (forecasting) or ``eval_perplexity`` (language models).
         eval_steps: Evaluate every N updates (``None``: at the end of every epoch).
         save_steps: Write a resumable checkpoint every N updates (``None``: at the end of every epoch).
         save_total_limit: Keep only the newest N checkpoints.
         logging_steps: Log the training loss every N updates.
         resume_from_checkpoint: ``"latest"`` or a checkpoint folder to continue from.
         report_to: none or tensorboard (logs under ``<output_dir>/logs``).
+        block_size: Recurrent nets: tokens per training window of a language model (default 128), tokens kept per
+            text of a classifier (default 256), or past values a forecaster reads (default 132 = 11 years of months).
+        tokenizer: Recurrent nets on text: ``char`` (one token per character; the language-model default) or
+            ``bpe`` (byte-level BPE trained on the training texts; the classifier default).
+        tokenizer_vocab_size: Vocabulary size of a ``bpe`` tokenizer.
         classes: Keep only these label ids of the dataset (train and test), relabelled ``0..k-1`` in this order;
             e.g. ``(0, 1, 2, 3, 4)`` and ``(5, 6, 7, 8, 9)`` split MNIST into two tasks for transfer experiments.
         train_subset: Train on the first N examples of the (shuffled with ``seed``) training set; for quick runs.
@@ -117,6 +127,9 @@ class TrainingArguments:
     logging_steps: int = 50
     resume_from_checkpoint: str | None = None
     report_to: str = "none"
+    block_size: int | None = None
+    tokenizer: str | None = None
+    tokenizer_vocab_size: int = 8000
     classes: tuple[int, ...] | None = None
     train_subset: int | None = None
     eval_subset: int | None = None
@@ -152,7 +165,9 @@ class TrainingArguments:
         choice("mixed_precision", MIXED_PRECISION)
         choice("augment", AUGMENTATIONS)
         choice("report_to", REPORT_TO)
-        choice("metric_for_best_model", ("eval_loss", "eval_accuracy"))
+        choice("metric_for_best_model", BEST_MODEL_METRICS)
+        if self.tokenizer is not None:
+            choice("tokenizer", TOKENIZERS)
         positive = {
             "per_device_train_batch_size": self.per_device_train_batch_size,
             "per_device_eval_batch_size": self.per_device_eval_batch_size,
@@ -164,7 +179,11 @@ class TrainingArguments:
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {value!r}.")
-        for name in ("eval_steps", "save_steps", "train_subset", "eval_subset", "early_stopping_patience"):
+        if self.tokenizer_vocab_size < 260:
+            raise ValueError(f"--tokenizer-vocab-size must be >= 260 (4 special tokens + 256 bytes), got "
+                             f"{self.tokenizer_vocab_size!r}.")
+        for name in ("eval_steps", "save_steps", "train_subset", "eval_subset", "early_stopping_patience",
+                     "block_size"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be > 0 when given, got {value!r}.")
@@ -215,4 +234,4 @@ class TrainingArguments:
         return {k: v for k, v in dataclasses.asdict(self).items() if k != "hub_token"}
 
 
-__all__ = ["TrainingArguments", "OPTIMIZERS", "SCHEDULERS", "MIXED_PRECISION", "AUGMENTATIONS", "REPORT_TO"]
+__all__ = ["TrainingArguments", "BEST_MODEL_METRICS", "HIGHER_IS_BETTER", "TOKENIZERS", "OPTIMIZERS", "SCHEDULERS", "MIXED_PRECISION", "AUGMENTATIONS", "REPORT_TO"]

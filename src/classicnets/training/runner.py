@@ -23,15 +23,20 @@ from ..models.cnn import CNNConfig, CNNForImageClassification
 from ..models.mlp import MLPForImageClassification
 from ..utils import atomic_write_text, share_files
 from .arguments import TrainingArguments
+from .sequence import DEFAULT_TOKENIZER, TrainingRun
 from .tasks import ImageClassificationTask
 from .trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
 IMAGE_CLASSIFIERS = {"mlp": MLPForImageClassification, "cnn": CNNForImageClassification}
+# The tasks each architecture trains from the command line.
+TRAINABLE = {"mlp": ("image-classification",), "cnn": ("image-classification",),
+             "rnn": ("text-generation", "text-classification", "time-series-forecasting")}
 PRESETS = {
     "cnn": {"lenet5": CNNConfig.lenet5, "vgg_style": CNNConfig.vgg_style, "resnet_style": CNNConfig.resnet_style},
     "mlp": {},
+    "rnn": {},
 }
 RUN_FILE = "run.json"
 
@@ -183,7 +188,7 @@ _OPERATIONAL = ("output_dir", "extra", "resume_from_checkpoint", "overwrite_outp
                 "push_to_hub", "hub_model_id", "hub_private_repo", "hub_revision")
 
 
-def card_hyperparameters(args: TrainingArguments, num_processes: int = 1) -> dict:
+def card_hyperparameters(args: TrainingArguments, num_processes: int = 1, task: str = "image-classification") -> dict:
     """The hyperparameters a reader needs to reproduce the run, for the model card's table.
 
     ``training_args.json`` keeps every argument; the card leaves out operational flags and settings that the
@@ -198,6 +203,13 @@ def card_hyperparameters(args: TrainingArguments, num_processes: int = 1) -> dic
         hyper.pop("max_shift"), hyper.pop("max_rotation")
     elif args.augment == "shift":
         hyper.pop("max_rotation")
+    if task == "image-classification":
+        for name in ("block_size", "tokenizer", "tokenizer_vocab_size"):
+            hyper.pop(name)
+    else:
+        hyper.pop("augment")
+        if task == "time-series-forecasting" or (args.tokenizer or DEFAULT_TOKENIZER.get(task)) != "bpe":
+            hyper.pop("tokenizer_vocab_size")
     if args.max_steps > 0:
         hyper.pop("num_train_epochs")
     else:
@@ -290,8 +302,13 @@ def _transfer_section(args: TrainingArguments, base_name: str, model, head_repla
 
 
 def export(output_dir: str, model, processor, args: TrainingArguments, metrics: dict, history: list,
-           arch: str, dataset_spec, preset: str | None, repo_id: str | None = None, head_replaced: bool = False) -> Path:
-    """Writes the final model folder: every file is built in a temporary folder, then moved into place."""
+           arch: str, dataset_spec, preset: str | None, repo_id: str | None = None, head_replaced: bool = False,
+           held_out_split: str = "test", facts: dict | None = None) -> Path:
+    """Writes the final model folder: every file is built in a temporary folder, then moved into place.
+
+    ``processor`` (an image processor or a tokenizer, or ``None``) is saved beside the model so that pipelines
+    load it; a language model also gets sampling defaults in ``generation_config.json``.
+    """
     from ..cards import write_model_card
     from ..hub import looks_like_repo_id
 
@@ -300,8 +317,11 @@ def export(output_dir: str, model, processor, args: TrainingArguments, metrics: 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
+        if dataset_spec.task == "text-generation":
+            _set_generation_defaults(model)
         model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
+        if processor is not None:
+            processor.save_pretrained(tmp)
         pictures = []
         try:
             from ..plots import plot_learning_curves
@@ -314,7 +334,8 @@ def export(output_dir: str, model, processor, args: TrainingArguments, metrics: 
         hyper = {k: v for k, v in args.to_dict().items() if k not in ("output_dir", "extra", "resume_from_checkpoint")}
         atomic_write_text(tmp / "training_args.json", json.dumps(hyper, indent=2))
         num_processes = metrics.get("num_processes", 1)
-        card_metrics = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
+        prefix = f"{held_out_split}_"
+        card_metrics = {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}
         dataset_name, suffix = dataset_spec.name, ""
         if args.classes:  # the card's dataset and split are those classes only
             dataset_name = f"{dataset_spec.name} (classes {', '.join(map(str, args.classes))})"
@@ -326,10 +347,12 @@ def export(output_dir: str, model, processor, args: TrainingArguments, metrics: 
             base_name = args.init_from if looks_like_repo_id(args.init_from) else Path(args.init_from).name
             name = f"{preset or arch}-{Path(base_name).name}-{dataset_spec.name}{suffix}"
             extra = {"Transfer learning": _transfer_section(args, base_name, model, head_replaced, dataset_name)}
+        if facts:
+            extra = {**(extra or {}), "Data": _data_section(dataset_spec, held_out_split, facts)}
         write_model_card(
-            tmp, family=arch, model_name=name, task="image-classification", dataset_name=dataset_name,
-            dataset_id=dataset_spec.hub_id, dataset_split="test", metrics=card_metrics,
-            hyperparameters={"architecture": arch, "preset": preset, **card_hyperparameters(args, num_processes)},
+            tmp, family=arch, model_name=name, task=dataset_spec.task, dataset_name=dataset_name,
+            dataset_id=dataset_spec.hub_id, dataset_split=held_out_split, metrics=card_metrics,
+            hyperparameters={"architecture": arch, "preset": preset, **card_hyperparameters(args, num_processes, dataset_spec.task)},
             config=model.config.to_dict(),
             pictures=pictures, base_model=base_model, extra_sections=extra, repo_id=repo_id,
         )
@@ -343,9 +366,41 @@ def export(output_dir: str, model, processor, args: TrainingArguments, metrics: 
     return out
 
 
+def _set_generation_defaults(model) -> None:
+    """Sampling settings a language model's pipeline starts from (callers may override every one of them)."""
+    config = model.generation_config
+    config.do_sample, config.temperature, config.top_k, config.max_new_tokens = True, 0.8, 0, 200
+    config.pad_token_id = model.config.pad_token_id
+    config.bos_token_id, config.eos_token_id = model.config.bos_token_id, model.config.eos_token_id
+
+
+def _data_section(spec, held_out_split: str, facts: dict) -> str:
+    what = {
+        "text-generation": "Trained on random windows of the training text (the state starts at zero in each); "
+                           f"evaluated on the whole `{held_out_split}` text, read in long pieces with the state "
+                           "carried, so every character is predicted with its full context. `loss` is the mean "
+                           "negative log-likelihood per token in nats (per character with the char tokenizer).",
+        "text-classification": "Texts are tokenized with the saved tokenizer (which starts every text with `<bos>`) "
+                               "and truncated to `block_size` tokens; precision, recall and F1 are those of the "
+                               f"positive class `{getattr(spec, 'label_names', ('', ''))[-1]}`.",
+        "time-series-forecasting": "The model reads the last `context_length` values and predicts the next "
+                                   "`prediction_length`; it standardises its input with the training part's mean "
+                                   "and standard deviation (`input_mean`, `input_std` in its config) and returns "
+                                   f"values in the series' units. MAE and RMSE are one-step-ahead errors on the "
+                                   f"`{held_out_split}` part (rolling origin), next to the naive forecast's (the last "
+                                   "observed value).",
+    }[spec.task]
+    rows = "\n".join(f"| {k} | {v:,} |" if isinstance(v, int) else f"| {k} | {v} |" for k, v in facts.items())
+    return f"{what}\n\n| setting | value |\n|---|---|\n{rows}"
+
+
 def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str | None = None,
                  config_overrides: dict | None = None, data_source: str = "auto", callbacks=()) -> dict:
-    """Trains ``arch`` on the named image dataset and saves the model folder; returns the final metrics.
+    """Trains ``arch`` on the named dataset and saves the model folder; returns the final metrics.
+
+    Image datasets train ``mlp`` or ``cnn`` classifiers; text and time-series datasets train ``rnn`` models (a
+    language model, a text classifier or a forecaster, as the dataset's task says; see
+    :mod:`classicnets.training.sequence`).
 
     Example:
         >>> args = TrainingArguments(output_dir="runs/lenet5", num_train_epochs=1)
@@ -353,18 +408,18 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
         >>> metrics["test_accuracy"] > 0.98
         True
     """
-    from ..data import DATASETS, check_classes, image_tensors, load_dataset, make_image_processor, select_classes
+    from ..data import DATASETS
 
     if dataset not in DATASETS:
         raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(sorted(DATASETS))}.")
-    if arch not in IMAGE_CLASSIFIERS:
-        raise ValueError(f"Unknown architecture {arch!r}; choose one of {', '.join(sorted(IMAGE_CLASSIFIERS))}.")
+    if arch not in ARCHITECTURES or arch not in TRAINABLE:
+        raise ValueError(f"Unknown architecture {arch!r}; choose one of {', '.join(sorted(TRAINABLE))}.")
     spec = DATASETS[dataset]
-    if spec.task != "image-classification":
-        raise ValueError(f"{dataset} is a {spec.task} dataset; this command takes the image datasets only "
-                         f"({', '.join(n for n, s in DATASETS.items() if s.task == 'image-classification')}).")
-    classes = check_classes(spec, args.classes)
-    label_names = [spec.label_names[c] for c in classes] if classes else list(spec.label_names)
+    if spec.task not in TRAINABLE[arch]:
+        fits = sorted(a for a, tasks in TRAINABLE.items() if spec.task in tasks)
+        names = sorted(n for n, s in DATASETS.items() if s.task in TRAINABLE[arch])
+        raise ValueError(f"{dataset} is a {spec.task} dataset, which {arch} does not train; use {' or '.join(fits)} "
+                         f"for it, or give {arch} one of {', '.join(names)}.")
     repo_id = hub_repo_id(args) if args.push_to_hub else None
     if args.push_to_hub:  # fail before training, not after it
         from ..hub import check_repo_id, hub_endpoint, require_reachable, resolve_token
@@ -375,29 +430,20 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
     from accelerate.utils import set_seed
 
     set_seed(args.seed)
-    head_replaced = False
-    if args.init_from:
-        model, head_replaced = load_initial_model(arch, spec, args, preset, config_overrides, label_names)
-        config = model.config
+    if spec.task == "image-classification":
+        run = _image_run(arch, spec, args, preset, config_overrides, data_source)
     else:
-        config = build_config(arch, spec, preset, config_overrides, label_names)
-        model = IMAGE_CLASSIFIERS[arch](config)
-    signature = _run_signature(arch, dataset, config, classes)
+        run = _sequence_run(arch, spec, args, preset, config_overrides, data_source)
+    watched = args.metric_for_best_model.removeprefix("eval_")
+    if args.early_stopping_patience is not None and watched not in run.task.greater_is_better:
+        raise ValueError(f"--metric-for-best-model {args.metric_for_best_model}: {spec.task} reports "
+                         f"{', '.join('eval_' + k for k in run.task.greater_is_better)}; watch one of those.")
+    model = run.model
+    signature = _run_signature(arch, dataset, model.config, args.classes)
 
-    task = ImageClassificationTask(spec.mean, spec.std, augment=args.augment, max_shift=args.max_shift,
-                                   max_rotation=args.max_rotation)
     # Build the Trainer (and so the Accelerator) first: output-folder checks run on the main process only.
-    splits = load_dataset(dataset, source=data_source)
-    images, labels = select_classes(*image_tensors(splits["train"]), classes)
-    train_idx, val_idx = split_train(len(labels), args.validation_split, args.train_subset, args.seed)
-    test_images, test_labels = select_classes(*image_tensors(splits["test"]), classes)
-    if args.eval_subset:
-        test_images, test_labels = test_images[: args.eval_subset], test_labels[: args.eval_subset]
-    train_ds = task.dataset(images[train_idx], labels[train_idx])
-    val_ds = task.dataset(images[val_idx], labels[val_idx]) if len(val_idx) else None
-    test_ds = task.dataset(test_images, test_labels)
-    trainer = Trainer(model, args, task, train_ds, eval_dataset=val_ds or test_ds, test_dataset=test_ds,
-                      callbacks=callbacks)
+    trainer = Trainer(model, args, run.task, run.train_dataset, eval_dataset=run.eval_dataset or run.test_dataset,
+                      test_dataset=run.test_dataset, callbacks=callbacks, test_prefix=run.held_out_split)
     acc = trainer.accelerator
     error = None
     if acc.is_main_process:
@@ -413,14 +459,15 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
         raise RuntimeError("The main process refused the output folder; see its error.")
     result = trainer.train()
     metrics = dict(result.metrics)
-    if val_ds is None:  # periodic evaluation ran on the test split: report it once, as test metrics
+    if run.eval_dataset is None:  # periodic evaluation ran on the held-out split: report it once, under its name
         metrics = {k: v for k, v in metrics.items() if not k.startswith("eval_")}
     metrics["num_processes"] = acc.num_processes
     if acc.is_main_process:
         unwrapped = acc.unwrap_model(trainer.model)
         unwrapped = getattr(unwrapped, "_orig_mod", unwrapped)  # torch.compile wrapper
-        export(args.output_dir, unwrapped, make_image_processor(spec), args, metrics, result.history, arch, spec,
-               preset, repo_id=card_target(args, repo_id), head_replaced=head_replaced)
+        export(args.output_dir, unwrapped, run.processor, args, metrics, result.history, arch, spec,
+               preset, repo_id=card_target(args, repo_id), head_replaced=run.head_replaced,
+               held_out_split=run.held_out_split, facts=run.facts)
     acc.wait_for_everyone()
     if args.push_to_hub and acc.is_main_process:
         from ..hub import push_to_hub
@@ -434,6 +481,46 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
                 f"{err} Push it later with `classicnets push {args.output_dir} --repo-id {repo_id}`."
             ) from err
     return metrics
+
+
+def _image_run(arch, spec, args, preset, config_overrides, data_source):
+    """An image classifier and its datasets (the MNIST-style datasets)."""
+    from ..data import check_classes, image_tensors, load_dataset, make_image_processor, select_classes
+    if args.block_size or args.tokenizer:
+        raise ValueError(f"--block-size and --tokenizer are for text and time series; {spec.name} is an image "
+                         f"dataset. Drop them.")
+    classes = check_classes(spec, args.classes)
+    label_names = [spec.label_names[c] for c in classes] if classes else list(spec.label_names)
+    head_replaced = False
+    if args.init_from:
+        model, head_replaced = load_initial_model(arch, spec, args, preset, config_overrides, label_names)
+    else:
+        model = IMAGE_CLASSIFIERS[arch](build_config(arch, spec, preset, config_overrides, label_names))
+    task = ImageClassificationTask(spec.mean, spec.std, augment=args.augment, max_shift=args.max_shift,
+                                   max_rotation=args.max_rotation)
+    splits = load_dataset(spec.name, source=data_source)
+    images, labels = select_classes(*image_tensors(splits["train"]), classes)
+    train_idx, val_idx = split_train(len(labels), args.validation_split, args.train_subset, args.seed)
+    test_images, test_labels = select_classes(*image_tensors(splits["test"]), classes)
+    if args.eval_subset:
+        test_images, test_labels = test_images[: args.eval_subset], test_labels[: args.eval_subset]
+    return TrainingRun(model, task, task.dataset(images[train_idx], labels[train_idx]),
+                       task.dataset(images[val_idx], labels[val_idx]) if len(val_idx) else None,
+                       task.dataset(test_images, test_labels), "test", make_image_processor(spec),
+                       head_replaced=head_replaced)
+
+
+def _sequence_run(arch, spec, args, preset, config_overrides, data_source):
+    """A recurrent model for a text or time-series dataset, with its tokenizer and datasets."""
+    from .sequence import build_sequence_run
+
+    if preset:
+        raise ValueError(f"--preset {preset}: rnn has no presets; set its size with --cell-type, --hidden-size, "
+                         f"--num-layers or --config-overrides.")
+    if args.init_from:
+        raise ValueError("--init-from fine-tunes image classifiers from the command line; to reuse a recurrent model "
+                         "use classicnets.transfer (replace_head, freeze) in Python.")
+    return build_sequence_run(spec, args, config_overrides, data_source)
 
 
 def card_target(args: TrainingArguments, repo_id: str | None) -> str | None:

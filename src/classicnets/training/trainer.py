@@ -27,7 +27,7 @@ from accelerate.utils import ProjectConfiguration, parse_flag_from_env, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .arguments import TrainingArguments
+from .arguments import HIGHER_IS_BETTER, TrainingArguments
 from .checkpointing import load_checkpoint, resolve_checkpoint, save_checkpoint
 from .regularization import norm_penalty, parameter_groups, penalized_parameters
 from .tasks import collate_batch
@@ -143,7 +143,8 @@ class Trainer:
         task: turns batches into model inputs, losses and metrics (e.g. ``ImageClassificationTask``).
         train_dataset: a map-style dataset of tensors (``TensorBatchDataset``).
         eval_dataset: evaluated every ``eval_steps`` (the validation split when there is one).
-        test_dataset: evaluated once at the end (metrics prefixed ``test_``).
+        test_dataset: evaluated once at the end (metrics prefixed ``test_prefix``).
+        test_prefix: the prefix of the test metrics: ``test``, or the held-out split's name (e.g. ``validation``).
         callbacks: ``TrainerCallback`` instances.
 
     Example:
@@ -152,7 +153,7 @@ class Trainer:
     """
 
     def __init__(self, model, args: TrainingArguments, task, train_dataset, eval_dataset=None, test_dataset=None,
-                 callbacks=()):
+                 callbacks=(), test_prefix: str = "test"):
         self.model = model
         self.args = args
         self.task = task
@@ -160,6 +161,7 @@ class Trainer:
         self.eval_dataset = eval_dataset
         self.test_dataset = test_dataset
         self.callbacks = list(callbacks)
+        self.test_prefix = test_prefix
         self.should_training_stop = False
         # Refuse before building the Accelerator: its state is process-wide and cannot be rebuilt. The first
         # PartialState fixes that state for the process, so it must honour ACCELERATE_USE_CPU exactly as the
@@ -292,7 +294,7 @@ class Trainer:
             if watch:
                 key = args.metric_for_best_model
                 value, best = metrics[key], state["best_metric"]
-                better = best is None or (value > best if key.endswith("accuracy") else value < best)
+                better = best is None or (value > best if key in HIGHER_IS_BETTER else value < best)
                 if better:
                     state.update(best_metric=value, best_step=state["global_step"], bad_evals=0)
                     best_state = {k: v.detach().cpu().clone() for k, v in acc.unwrap_model(model).state_dict().items()}
@@ -394,7 +396,7 @@ class Trainer:
         if eval_dl is not None:
             metrics.update(self.evaluate(eval_dl, "eval"))
         if test_dl is not None:
-            metrics.update(self.evaluate(test_dl, "test"))
+            metrics.update(self.evaluate(test_dl, self.test_prefix))
         if args.report_to == "tensorboard":
             acc.log({k: v for k, v in metrics.items() if isinstance(v, float)}, step=state["global_step"])
             acc.end_training()

@@ -16,6 +16,8 @@ The inputs are token ids (``vocab_size``: language models, text classifiers) or 
 remote code.
 """
 
+import math
+
 from transformers import PretrainedConfig
 
 RNN_CELL_TYPES = ("rnn", "lstm", "gru")
@@ -50,6 +52,10 @@ class RNNConfig(PretrainedConfig):
             input embeddings (Press & Wolf 2017, arXiv:1608.05859; Inan et al. 2017, arXiv:1611.01462). Needs
             ``projection_size`` (or ``hidden_size`` when there is no projection) equal to ``embedding_size``.
         prediction_length (`int`, defaults to 1): number of future steps the forecasting head predicts at once.
+        input_mean / input_std (`list[float]`, *optional*): per-feature mean and standard deviation of the training
+            series (input standardisation for real-valued inputs). When set, the forecasting head reads
+            ``(x - mean) / std``, predicts in those units and returns its predictions in the original units, so a
+            saved model takes and returns raw values; its MSE loss is measured in standardised units.
         forget_bias (`float`, defaults to 1.0): initial bias of the LSTM forget gate (Gers et al. 2000;
             Jozefowicz, Zaremba & Sutskever, "An empirical exploration of recurrent network architectures", ICML 2015).
         initializer_range (`float`, defaults to 0.1): half-width of the uniform initialisation of the embeddings.
@@ -82,6 +88,8 @@ class RNNConfig(PretrainedConfig):
     projection_size: int | None = None
     tie_word_embeddings: bool = False
     prediction_length: int = 1
+    input_mean: list[float] | None = None
+    input_std: list[float] | None = None
     forget_bias: float = 1.0
     initializer_range: float = 0.1
     pad_token_id: int | None = None
@@ -154,6 +162,22 @@ class RNNConfig(PretrainedConfig):
                     f"must equal embedding_size={self.embedding_size}; set projection_size={self.embedding_size} or "
                     f"tie_word_embeddings=False."
                 )
+        if (self.input_mean is None) != (self.input_std is None):
+            raise ValueError("Give both input_mean and input_std (the training series' statistics), or neither.")
+        if self.input_mean is not None:
+            if self.is_token_model:
+                raise ValueError("input_mean/input_std standardise real-valued inputs; a token model (vocab_size) has none.")
+            for name in ("input_mean", "input_std"):
+                value = getattr(self, name)
+                if not isinstance(value, (list, tuple)) or len(value) != self.input_size or not all(
+                    isinstance(v, (int, float)) and math.isfinite(v) for v in value
+                ):
+                    raise ValueError(f"{name} must be a list of {self.input_size} finite numbers (one per input "
+                                     f"feature), got {value!r}.")
+            if not all(v > 0 for v in self.input_std):
+                raise ValueError(f"input_std must be > 0 for every feature, got {self.input_std!r}; a constant "
+                                 f"feature carries no information, drop it.")
+            self.input_mean, self.input_std = [float(v) for v in self.input_mean], [float(v) for v in self.input_std]
         if self.initializer_range <= 0:
             raise ValueError(f"initializer_range must be > 0, got {self.initializer_range!r}.")
         if self.num_labels is None or self.num_labels < 1:

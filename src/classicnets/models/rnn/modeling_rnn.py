@@ -848,11 +848,13 @@ class RNNForTimeSeriesForecasting(RNNPreTrainedModel):
         """
         if past_values is None:
             raise ValueError(f"Pass past_values of shape (batch, seq_len, {self.config.input_size}).")
-        out = self.rnn(input_values=past_values, attention_mask=attention_mask, cache=cache, use_cache=use_cache,
-                       output_hidden_states=output_hidden_states)
+        loc, scale = self._standardisation(past_values)
+        out = self.rnn(input_values=(past_values - loc) / scale, attention_mask=attention_mask, cache=cache,
+                       use_cache=use_cache, output_hidden_states=output_hidden_states)
         batch_size = past_values.shape[0]
-        predictions = self.forecast_head(self.dropout(out.pooler_output))  # (batch, prediction_length * input_size)
-        predictions = predictions.view(batch_size, self.config.prediction_length, self.config.input_size)
+        scaled = self.forecast_head(self.dropout(out.pooler_output))  # (batch, prediction_length * input_size)
+        scaled = scaled.view(batch_size, self.config.prediction_length, self.config.input_size)
+        predictions = scaled * scale + loc  # back to the units of past_values
         loss = None
         if labels is not None:
             if labels.numel() != predictions.numel():
@@ -861,10 +863,17 @@ class RNNForTimeSeriesForecasting(RNNPreTrainedModel):
             target = labels.to(predictions.dtype).reshape(predictions.shape)
             if not torch.isfinite(target).all():
                 raise ValueError("labels hold NaN or infinite values; fill or drop missing values first.")
-            loss = F.mse_loss(predictions, target)  # (1/n) sum (y - y_hat)^2
+            loss = F.mse_loss(scaled, (target - loc) / scale)  # (1/n) sum (y - y_hat)^2 in standardised units
         if return_dict is False:
             return tuple(v for v in (loss, predictions, out.cache, out.hidden_states) if v is not None)
         return RNNForecastOutput(loss=loss, predictions=predictions, cache=out.cache, hidden_states=out.hidden_states)
+
+    def _standardisation(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The config's (input_mean, input_std) as tensors of shape (input_size,), or (0, 1) when not set."""
+        config = self.config
+        if config.input_mean is None:
+            return like.new_zeros(()), like.new_ones(())
+        return like.new_tensor(config.input_mean), like.new_tensor(config.input_std)
 
     @torch.no_grad()
     def forecast(self, past_values: torch.Tensor, steps: int, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
