@@ -346,6 +346,8 @@ class AutoencoderModel(AutoencoderPreTrainedModel):
 
     def reconstruction_error(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``l(x, x_hat)`` per image, summed over pixels: squared error, or binary cross-entropy from the logits."""
+        dtype = torch.promote_types(logits.dtype, torch.float32)  # half precision is summed in float32
+        logits, target = logits.to(dtype), target.to(dtype)
         if self.config.reconstruction_loss == "bce":
             if target.min() < 0 or target.max() > 1:
                 raise ValueError(
@@ -354,9 +356,9 @@ class AutoencoderModel(AutoencoderPreTrainedModel):
                     "(an image processor with do_normalize=False) or use reconstruction_loss='mse'."
                 )
             # -[x log s(a) + (1 - x) log(1 - s(a))] = softplus(a) - x a: exact for any logit, never log(0).
-            per_pixel = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
+            per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
         else:
-            per_pixel = (logits.float() - target.float()) ** 2
+            per_pixel = (logits - target) ** 2
         return per_pixel.flatten(1).sum(dim=1)  # (batch,)
 
     def forward(self, pixel_values: torch.Tensor | None = None, labels: torch.Tensor | None = None,
@@ -382,7 +384,7 @@ class AutoencoderModel(AutoencoderPreTrainedModel):
                 check_images(labels, "labels", self.image_shape)
             reconstruction_loss = self.reconstruction_error(logits, target)  # (batch,)
             loss = reconstruction_loss.mean()
-            sparsity_loss = self.sparsity_penalty(latent.float())
+            sparsity_loss = self.sparsity_penalty(latent.to(torch.promote_types(latent.dtype, torch.float32)))
             if sparsity_loss is not None:
                 loss = loss + sparsity_loss
         if return_dict is False:

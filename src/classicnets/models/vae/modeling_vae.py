@@ -315,22 +315,24 @@ class VAEModel(VAEPreTrainedModel):
 
     def log_likelihood(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``log p(x | z)`` per image, summed over pixels, in nats; shape (batch,)."""
-        logits, target = logits.float(), target.float()
+        dtype = torch.promote_types(logits.dtype, torch.float32)  # half precision is summed in float32
+        logits, target = logits.to(dtype), target.to(dtype)
         if self.config.decoder_distribution == "bernoulli":
             # log Bernoulli(x; sigmoid(a)) = -(softplus(a) - x a): torch's BCE-with-logits, exact for any logit.
             per_pixel = -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
         else:
             if self.decoder_logvar is not None:
-                logvar = self.decoder_logvar.float()
+                logvar = self.decoder_logvar.to(dtype)
             else:
-                logvar = torch.tensor(2.0 * math.log(self.config.decoder_std), device=logits.device)
+                logvar = torch.tensor(2.0 * math.log(self.config.decoder_std), device=logits.device, dtype=dtype)
             # log N(x; m, sigma^2) = -1/2 [(x - m)^2 / sigma^2 + log sigma^2 + log 2 pi]
             per_pixel = -0.5 * ((target - logits).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI)
         return per_pixel.flatten(1).sum(dim=1)
 
     def kl_divergence(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """``KL(q(z | x) || p(z))`` per image in nats, shape (batch,), in closed form."""
-        return gaussian_kl(mu.float(), logvar.float())
+        dtype = torch.promote_types(mu.dtype, torch.float32)
+        return gaussian_kl(mu.to(dtype), logvar.to(dtype))
 
     # ------------------------------------------------------------------------------ evaluation
     def _check_target(self, target: torch.Tensor, name: str) -> None:
@@ -403,7 +405,8 @@ class VAEModel(VAEPreTrainedModel):
         target = pixel_values if labels is None else labels
         self._check_target(target, "pixel_values" if labels is None else "labels")
         mu, logvar = self.encode(pixel_values)
-        mu, logvar = mu.float(), logvar.float()
+        dtype = torch.promote_types(mu.dtype, torch.float32)
+        mu, logvar = mu.to(dtype), logvar.to(dtype)
         log_weights = []
         for eps, z in self._posterior_chunks(mu, logvar, k, generator, chunk_size):
             log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(dim=-1)  # log N(z; mu, sigma^2), (z - mu) / sigma = eps
