@@ -256,6 +256,7 @@ def test_mse_and_bce_losses_equal_independent_computations():
 
 # ---------------------------------------------------------------------------------------- linear AE = PCA
 @pytest.mark.parametrize("tie_weights", [False, True])
+@pytest.mark.slow
 def test_linear_autoencoder_matches_pca_reconstruction_error_on_digits(tie_weights):
     """Baldi & Hornik (1989): a linear autoencoder with k units trained on the squared error reaches the error of
     the projection on the first k principal components, and no lower (PCA is optimal among rank-k maps)."""

@@ -292,6 +292,7 @@ def test_reparameterization_has_the_posterior_moments_and_gradients():
 
 
 # ---------------------------------------------------------------------------------------- learning on real data
+@pytest.mark.slow
 def test_a_vae_trained_on_binarized_digits_beats_independent_pixels():
     """400 Adam steps on the 1,347 binarized training digits (8x8): the importance-sampled test NLL falls from ~46
     nats to ~18.4, well below the 25.2 nats of the best model with independent pixels, and k = 1000 samples tighten

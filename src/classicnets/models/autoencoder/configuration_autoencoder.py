@@ -107,6 +107,7 @@ class AutoencoderConfig(PretrainedConfig):
 
     Example:
         ```python
+        >>> import torch
         >>> from classicnets import AutoencoderConfig, AutoencoderModel
         >>> config = AutoencoderConfig(architecture="conv", conv_channels=(16, 32), latent_size=16,
         ...                            corruption="masking", corruption_level=0.3)

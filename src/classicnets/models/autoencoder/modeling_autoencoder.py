@@ -183,6 +183,14 @@ class TiedDenseDecoder(nn.Module):
         return h.view(h.shape[0], *self.image_shape)  # (batch, C, H, W)
 
 
+def draw_noise(shape, generator, device, dtype, uniform: bool = False) -> torch.Tensor:
+    """Standard normal (or uniform [0, 1)) noise on ``device``, drawn from ``generator`` on whatever device it lives:
+    a CPU generator gives a GPU model the same numbers as a CPU model."""
+    source = generator.device if generator is not None else device
+    sampler = torch.rand if uniform else torch.randn
+    return sampler(shape, generator=generator, device=source, dtype=dtype).to(device)
+
+
 def check_images(x, name: str, shape: tuple[int, int, int]) -> None:
     """Refuses a missing tensor, a wrong shape, and NaN or infinite values (which would turn every weight into NaN
     at the next optimizer step) with a message that says what to do."""
@@ -322,11 +330,10 @@ class AutoencoderModel(AutoencoderPreTrainedModel):
         """
         kind, level = self.config.corruption, self.config.corruption_level
         if kind == "gaussian":
-            eps = torch.randn(pixel_values.shape, generator=generator, device=pixel_values.device,
-                              dtype=pixel_values.dtype)
+            eps = draw_noise(pixel_values.shape, generator, pixel_values.device, pixel_values.dtype)
             return pixel_values + level * eps
         if kind == "masking":
-            u = torch.rand(pixel_values.shape, generator=generator, device=pixel_values.device)
+            u = draw_noise(pixel_values.shape, generator, pixel_values.device, torch.float32, uniform=True)
             return pixel_values * (u >= level).to(pixel_values.dtype)  # m_p ~ Bernoulli(1 - nu)
         return pixel_values
 

@@ -152,6 +152,15 @@ class ImageDecoder(nn.Module):
         return h  # (batch, C, H, W)
 
 
+# Copied from classicnets.models.autoencoder.modeling_autoencoder.draw_noise
+def draw_noise(shape, generator, device, dtype, uniform: bool = False) -> torch.Tensor:
+    """Standard normal (or uniform [0, 1)) noise on ``device``, drawn from ``generator`` on whatever device it lives:
+    a CPU generator gives a GPU model the same numbers as a CPU model."""
+    source = generator.device if generator is not None else device
+    sampler = torch.rand if uniform else torch.randn
+    return sampler(shape, generator=generator, device=source, dtype=dtype).to(device)
+
+
 # Copied from classicnets.models.autoencoder.modeling_autoencoder.check_images
 def check_images(x, name: str, shape: tuple[int, int, int]) -> None:
     """Refuses a missing tensor, a wrong shape, and NaN or infinite values (which would turn every weight into NaN
@@ -284,7 +293,7 @@ class VAEModel(VAEPreTrainedModel):
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor,
                        generator: torch.Generator | None = None) -> torch.Tensor:
         """A sample ``z = mu + exp(logvar / 2) * eps``, ``eps ~ N(0, I)``, differentiable in ``mu`` and ``logvar``."""
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = draw_noise(mu.shape, generator, mu.device, mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -300,8 +309,7 @@ class VAEModel(VAEPreTrainedModel):
         if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
             raise ValueError(f"num_samples must be a positive int, got {num_samples!r}.")
         weight = self.mu_layer.weight
-        z = torch.randn(num_samples, self.config.latent_size, generator=generator, device=weight.device,
-                        dtype=weight.dtype)
+        z = draw_noise((num_samples, self.config.latent_size), generator, weight.device, weight.dtype)
         return self.decoder_mean(self.decode(z))
 
     def decoder_mean(self, logits: torch.Tensor) -> torch.Tensor:
@@ -355,7 +363,7 @@ class VAEModel(VAEPreTrainedModel):
         std = torch.exp(0.5 * logvar)
         for start in range(0, num_samples, chunk_size):
             size = min(chunk_size, num_samples - start)
-            eps = torch.randn((size, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+            eps = draw_noise((size, *mu.shape), generator, mu.device, mu.dtype)
             yield eps, mu + std * eps  # z_s = mu + sigma * eps_s
 
     def _decoded_log_likelihood(self, z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
