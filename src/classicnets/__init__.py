@@ -11,6 +11,7 @@ Example:
 
 from .data.image_processing_classicnets import ClassicnetsImageProcessor
 from .models.auto import register_all
+from .models.autoencoder import AutoencoderConfig, AutoencoderModel, AutoencoderOutput, AutoencoderPreTrainedModel
 from .models.cnn import CNNConfig, CNNForImageClassification, CNNModel, CNNPreTrainedModel
 from .models.mlp import (
     MLPConfig,
@@ -30,6 +31,7 @@ from .models.rnn import (
     RNNPreTrainedModel,
     convert_rnn_state_dict,
 )
+from .models.vae import VAEConfig, VAEModel, VAEOutput, VAEPreTrainedModel
 
 __version__ = "0.1.0"
 
@@ -53,6 +55,10 @@ def _register_image_processor() -> None:
 _register_image_processor()
 
 __all__ = [
+    "AutoencoderConfig",
+    "AutoencoderModel",
+    "AutoencoderOutput",
+    "AutoencoderPreTrainedModel",
     "CNNConfig",
     "CNNForImageClassification",
     "ClassicnetsImageProcessor",
@@ -71,6 +77,10 @@ __all__ = [
     "RNNForTimeSeriesForecasting",
     "RNNModel",
     "RNNPreTrainedModel",
+    "VAEConfig",
+    "VAEModel",
+    "VAEOutput",
+    "VAEPreTrainedModel",
     "convert_rnn_state_dict",
     "__version__",
 ]

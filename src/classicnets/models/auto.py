@@ -15,9 +15,11 @@ from transformers import (
     AutoModelForTimeSeriesPrediction,
 )
 
+from .autoencoder import AutoencoderConfig, AutoencoderModel
 from .cnn import CNNConfig, CNNForImageClassification, CNNModel
 from .mlp import MLPConfig, MLPForImageClassification, MLPModel
 from .rnn import RNNConfig, RNNForCausalLM, RNNForSequenceClassification, RNNForTimeSeriesForecasting, RNNModel
+from .vae import VAEConfig, VAEModel
 
 # (config, {Auto class: model class}) for every architecture family.
 REGISTRY = (
@@ -32,6 +34,9 @@ REGISTRY = (
             AutoModelForTimeSeriesPrediction: RNNForTimeSeriesForecasting,
         },
     ),
+    # The image-feature-extraction pipeline loads AutoModel and returns the first output field: the code / mu.
+    (AutoencoderConfig, {AutoModel: AutoencoderModel}),
+    (VAEConfig, {AutoModel: VAEModel}),
 )
 
 # The names users type on the command line (image families only until the training side learns sequences).
