@@ -174,16 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
     # ------------------------------------------------------------------ evaluate
     e = sub.add_parser(
         "evaluate", help="load a saved model folder with the transformers Auto class and evaluate it",
-        description="Load MODEL_DIR with transformers.AutoModelForImageClassification (in this process) and print "
-                    "its accuracy and loss on a dataset split, as JSON, with the accuracy measured at the end of "
-                    "training when the folder records it.",
+        description="Load MODEL_DIR with the transformers Auto class of its task (in this process) and print its "
+                    "metrics on a dataset split as JSON (accuracy and loss of a classifier, nats per token of a "
+                    "language model, MAE/RMSE of a forecaster), with what training measured when the folder "
+                    "records it.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     e.add_argument("model_dir", help="a folder written by `classicnets train` or save_pretrained, or a Hub repo id")
     _add(e, "--revision", default=None, help="branch, tag or commit of a Hub repo (default: its main branch)")
-    _add(e, "--dataset", default=None, choices=DATASET_NAMES,
+    _add(e, "--dataset", default=None, choices=ALL_DATASET_NAMES,
          help="named dataset to evaluate on; None: the one a `classicnets train` folder records")
-    _add(e, "--split", default="test", choices=("train", "test"), help="dataset split to evaluate on")
+    _add(e, "--split", default=None, choices=("train", "validation", "test"),
+         help="dataset split to evaluate on; None: test (or the held-out split of a dataset without one)")
     _add(e, "--batch-size", type=int, default=1000, help="examples per forward pass (memory, not results)")
     _add(e, "--data-source", default="auto", choices=("auto", "offline", "hub"), help="where the data comes from")
     _add(e, "--trust-remote-code", action="store_true",
@@ -245,7 +247,11 @@ def _evaluate(ns) -> int:
     dataset = ns.dataset or recorded_dataset(folder)
     if dataset is None:
         raise ValueError(f"{ns.model_dir} does not record the dataset it was trained on; pass --dataset NAME.")
-    metrics = evaluate_folder(folder, dataset, split=ns.split, batch_size=ns.batch_size,
+    from .data import DATASETS
+
+    splits = DATASETS[dataset].splits if dataset in DATASETS else ("test",)
+    split = ns.split or ("test" if "test" in splits else splits[-1])
+    metrics = evaluate_folder(folder, dataset, split=split, batch_size=ns.batch_size,
                               data_source=ns.data_source, trust_remote_code=ns.trust_remote_code)
     metrics["model"] = ns.model_dir + (f"@{ns.revision}" if ns.revision else "")  # as given, not the cache path
     print(json.dumps(metrics, indent=2))

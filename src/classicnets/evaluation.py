@@ -44,10 +44,9 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
     if dataset not in DATASETS:
         raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(sorted(DATASETS))}.")
     spec = DATASETS[dataset]
-    if spec.task != "image-classification":
-        raise ValueError(f"{dataset} is a {spec.task} dataset; this command takes the image datasets only "
-                         f"({', '.join(n for n, s in DATASETS.items() if s.task == 'image-classification')}).")
     folder = resolve_checkpoint(model_dir)
+    if spec.task != "image-classification":
+        return evaluate_sequence_folder(folder, spec, split, batch_size, data_source, trust_remote_code)
     classes = check_classes(spec, classes if classes is not None else recorded_classes(folder))
     label_names = [spec.label_names[c] for c in classes] if classes else list(spec.label_names)
     model = load_pretrained(folder, trust_remote_code=trust_remote_code).eval()
@@ -90,6 +89,74 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
         result["accuracy_at_training"] = recorded
         result["matches_training"] = recorded == metrics["accuracy"]
     return result
+
+
+_AUTO_CLASS = {"text-generation": "AutoModelForCausalLM", "text-classification": "AutoModelForSequenceClassification",
+               "time-series-forecasting": "AutoModelForTimeSeriesPrediction"}
+
+
+@torch.no_grad()
+def evaluate_sequence_folder(folder: Path, spec, split: str, batch_size: int = 1000, data_source: str = "auto",
+                             trust_remote_code: bool = False) -> dict:
+    """The metrics training reported for a recurrent model folder, recomputed in this process from the saved model
+    and tokenizer: nats per token of a language model on the split's text, accuracy/F1 of a classifier, MAE/RMSE
+    of a forecaster (windows whose targets lie in ``split``; the context length comes from ``training_args.json``).
+    """
+    import transformers
+
+    from .data import load_dataset
+    from .loading import load_pretrained
+    from .training.sequence import DEFAULT_BLOCK_SIZE, encode_classification
+    from .training.tasks import ForecastingTask, LanguageModelingTask, TextClassificationTask
+
+    if split not in spec.splits:
+        raise ValueError(f"{spec.name} has the splits {', '.join(spec.splits)}; choose one of them with --split.")
+    auto_class = getattr(transformers, _AUTO_CLASS[spec.task])
+    model = load_pretrained(folder, auto_class, trust_remote_code=trust_remote_code).eval()
+    data = load_dataset(spec.name, source=data_source)
+    if spec.task == "time-series-forecasting":
+        recorded = _training_args(folder)
+        context = recorded.get("block_size") or DEFAULT_BLOCK_SIZE[spec.task]
+        values = [torch.tensor(data[name]["value"], dtype=torch.float64) for name in spec.splits]
+        start = sum(len(v) for v in values[: spec.splits.index(split)])
+        series = torch.cat(values)
+        std = (model.config.input_std or [1.0])[0]
+        task = ForecastingTask(series, context, model.config.prediction_length, scale=std)
+        dataset = task.windows(start, start + len(values[spec.splits.index(split)]))
+    else:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+        if spec.task == "text-generation":
+            ids = torch.tensor(tokenizer(data[split]["text"][0])["input_ids"], dtype=torch.long)
+            task = LanguageModelingTask(ids, block_size=1, pad_token_id=tokenizer.pad_token_id)
+            dataset = task.eval_dataset(ids)
+        else:
+            task = TextClassificationTask(tokenizer.pad_token_id, model.config.num_labels)
+            dataset = encode_classification(task, tokenizer, data[split]["text"], data[split]["label"],
+                                            tokenizer.model_max_length)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate_batch)
+    parts = []
+    for batch in loader:
+        inputs = task.model_inputs(batch, train=False, generator=None, device=model.device)
+        parts.append(task.eval_tensors(model(**inputs), inputs))
+    metrics = task.compute_metrics(*[torch.cat(c) for c in zip(*parts, strict=True)])
+    result = {"model": str(folder), "model_class": type(model).__name__, "dataset": spec.name, "split": split,
+              **metrics}
+    if recorded_dataset(folder) == spec.name:
+        try:
+            at_training = json.loads((folder / "metrics.json").read_text()).get(f"{split}_loss")
+        except (OSError, ValueError):
+            at_training = None
+        if isinstance(at_training, float):
+            result["loss_at_training"] = at_training
+            result["matches_training"] = abs(at_training - metrics["loss"]) <= 1e-6 * max(1.0, abs(at_training))
+    return result
+
+
+def _training_args(folder: Path) -> dict:
+    try:
+        return json.loads((Path(folder) / "training_args.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def recorded_dataset(folder: str | Path) -> str | None:

@@ -46,12 +46,24 @@ def _wrap(tokenizer, model_max_length: int | None) -> PreTrainedTokenizerFast:
     )
 
 
-def build_char_tokenizer(texts: Iterable[str], model_max_length: int | None = None) -> PreTrainedTokenizerFast:
+def _add_bos(tokenizer) -> None:
+    """Makes ``tokenizer`` start every encoding with ``<bos>`` (a post-processor, saved in ``tokenizer.json``)."""
+    from tokenizers import processors
+
+    bos = SPECIAL_TOKENS.index("<bos>")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", bos)]
+    )
+
+
+def build_char_tokenizer(texts: Iterable[str], model_max_length: int | None = None,
+                         add_bos_token: bool = False) -> PreTrainedTokenizerFast:
     """A character-level tokenizer whose vocabulary is every character of ``texts``, sorted by code point.
 
     Args:
         texts: the training texts (e.g. ``load_dataset("tiny_shakespeare")["train"]["text"]``).
         model_max_length: the longest sequence a model takes (saved with the tokenizer), or ``None``.
+        add_bos_token: start every encoding with ``<bos>`` (for classifiers; see :func:`build_word_tokenizer`).
 
     Returns:
         A ``PreTrainedTokenizerFast``: ids 0-3 are ``<pad> <unk> <bos> <eos>``, then the characters.
@@ -82,6 +94,8 @@ def build_char_tokenizer(texts: Iterable[str], model_max_length: int | None = No
     tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     tokenizer.decoder = decoders.Fuse()  # concatenate the characters, no spaces in between
     tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
+    if add_bos_token:
+        _add_bos(tokenizer)
     return _wrap(tokenizer, model_max_length)
 
 
@@ -127,12 +141,7 @@ def build_word_tokenizer(
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     if add_bos_token:
-        from tokenizers import processors
-
-        bos = SPECIAL_TOKENS.index("<bos>")
-        tokenizer.post_processor = processors.TemplateProcessing(
-            single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", bos)]
-        )
+        _add_bos(tokenizer)
     return _wrap(tokenizer, model_max_length)
 
 

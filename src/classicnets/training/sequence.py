@@ -79,6 +79,18 @@ def rnn_config(spec_task: str, overrides: dict, **dataset_fields):
     return RNNConfig(**overrides, **dataset_fields)
 
 
+def encode_classification(task: TextClassificationTask, tokenizer, texts, labels: torch.Tensor, max_length: int):
+    """The dataset of ``texts`` as the classifier reads them: token ids (starting with ``<bos>``, truncated to
+    ``max_length``), right padded, with their lengths and labels."""
+    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
+    padded = torch.full((len(ids), max(int(lengths.max()), 1) if len(ids) else 1), tokenizer.pad_token_id,
+                        dtype=torch.long)
+    for row, x in enumerate(ids):
+        padded[row, : len(x)] = torch.tensor(x, dtype=torch.long)
+    return task.dataset(padded, lengths, torch.as_tensor(labels, dtype=torch.long))
+
+
 def _held_out(spec) -> str:
     return "test" if "test" in spec.splits else "validation"
 
@@ -151,18 +163,11 @@ def _text_classification(spec, splits, held_out, args, overrides) -> TrainingRun
         tokenizer = build_word_tokenizer(train_texts, vocab_size=args.tokenizer_vocab_size, model_max_length=size,
                                          add_bos_token=True)
     else:
-        tokenizer = build_char_tokenizer(train_texts, model_max_length=size)
+        tokenizer = build_char_tokenizer(train_texts, model_max_length=size, add_bos_token=True)
     task = TextClassificationTask(pad_token_id=tokenizer.pad_token_id, num_labels=spec.num_labels)
 
     def encode(batch_texts, batch_labels):
-        if kind == "char":  # the char tokenizer adds no <bos>: keep empty texts readable with one <bos>
-            batch_texts = [tokenizer.bos_token + t for t in batch_texts]
-        ids = tokenizer(list(batch_texts), truncation=True, max_length=size)["input_ids"]
-        lengths = torch.tensor([len(x) for x in ids], dtype=torch.long)
-        padded = torch.full((len(ids), max(int(lengths.max()), 1)), tokenizer.pad_token_id, dtype=torch.long)
-        for row, x in enumerate(ids):
-            padded[row, : len(x)] = torch.tensor(x, dtype=torch.long)
-        return task.dataset(padded, lengths, batch_labels)
+        return encode_classification(task, tokenizer, batch_texts, batch_labels, size)
 
     eval_ds = encode([texts[i] for i in val_idx.tolist()], labels[val_idx]) if len(val_idx) else None
     test_texts, test_labels = splits[held_out]["text"], torch.tensor(splits[held_out]["label"], dtype=torch.long)
