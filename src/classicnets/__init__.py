@@ -13,6 +13,7 @@ from .data.image_processing_classicnets import ClassicnetsImageProcessor
 from .models.auto import register_all
 from .models.autoencoder import AutoencoderConfig, AutoencoderModel, AutoencoderOutput, AutoencoderPreTrainedModel
 from .models.cnn import CNNConfig, CNNForImageClassification, CNNModel, CNNPreTrainedModel
+from .models.gan import GANConfig, GANModel, GANOutput, GANPreTrainedModel
 from .models.mlp import (
     MLPConfig,
     MLPForImageClassification,
@@ -64,6 +65,10 @@ __all__ = [
     "ClassicnetsImageProcessor",
     "CNNModel",
     "CNNPreTrainedModel",
+    "GANConfig",
+    "GANModel",
+    "GANOutput",
+    "GANPreTrainedModel",
     "MLPConfig",
     "MLPForImageClassification",
     "MLPForTabularClassification",

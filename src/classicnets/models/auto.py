@@ -17,6 +17,7 @@ from transformers import (
 
 from .autoencoder import AutoencoderConfig, AutoencoderModel
 from .cnn import CNNConfig, CNNForImageClassification, CNNModel
+from .gan import GANConfig, GANModel
 from .mlp import MLPConfig, MLPForImageClassification, MLPModel
 from .rnn import RNNConfig, RNNForCausalLM, RNNForSequenceClassification, RNNForTimeSeriesForecasting, RNNModel
 from .vae import VAEConfig, VAEModel
@@ -37,6 +38,8 @@ REGISTRY = (
     # The image-feature-extraction pipeline loads AutoModel and returns the first output field: the code / mu.
     (AutoencoderConfig, {AutoModel: AutoencoderModel}),
     (VAEConfig, {AutoModel: VAEModel}),
+    # Generator and discriminator in one model: no task head fits a GAN, so AutoModel only.
+    (GANConfig, {AutoModel: GANModel}),
 )
 
 # The names users type on the command line (image families only until the training side learns sequences).
