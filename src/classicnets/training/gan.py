@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -124,6 +124,17 @@ def _unwrap(accelerator: Accelerator | None, module: nn.Module) -> nn.Module:
     return accelerator.unwrap_model(module) if accelerator is not None else module
 
 
+def _autocast(accelerator: Accelerator | None):
+    return accelerator.autocast() if accelerator is not None else nullcontext()
+
+
+def _backward(accelerator: Accelerator | None, loss: torch.Tensor) -> None:
+    if accelerator is not None:
+        accelerator.backward(loss)  # scales the loss under fp16, syncs DDP gradients
+    else:
+        loss.backward()
+
+
 # ------------------------------------------------------------------------------------------------ the step
 @dataclass
 class GANStepOutput:
@@ -171,13 +182,12 @@ def discriminator_step(generator: nn.Module, discriminator: nn.Module, optimizer
     with torch.no_grad(), frozen_batch_norm_statistics(g):
         fake = g(z, labels)  # G(z), (batch, C, H, W): no graph, so D's loss cannot reach G
     optimizer.zero_grad(set_to_none=True)
-    autocast = accelerator.autocast() if accelerator is not None else torch.autocast("cpu", enabled=False)
-    with autocast:
+    with _autocast(accelerator):
         # Two forward passes: every batch-norm batch of D is all-real or all-fake.
         real_logits = discriminator(real, labels)  # (batch,)
         fake_logits = discriminator(fake, labels)  # (batch,)
         loss = GANModel.discriminator_loss(real_logits, fake_logits)
-    accelerator.backward(loss) if accelerator is not None else loss.backward()
+    _backward(accelerator, loss)
     grad_norm = _gradient_norm(discriminator, "discriminator", loss)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -200,13 +210,12 @@ def generator_step(generator: nn.Module, discriminator: nn.Module, optimizer: to
     like = next(d.parameters())
     z = _draw_latents(batch_size, _unwrap(accelerator, generator).config.latent_size, noise_generator, like)
     optimizer.zero_grad(set_to_none=True)
-    autocast = accelerator.autocast() if accelerator is not None else torch.autocast("cpu", enabled=False)
     # D is called unwrapped: under DDP only G's gradients are averaged across processes.
     with frozen_parameters(d), frozen_batch_norm_statistics(d):
-        with autocast:
+        with _autocast(accelerator):
             fake = generator(z, labels)  # G(z), (batch, C, H, W), through G's wrapper
             loss = GANModel.generator_loss(d(fake, labels))  # -log D(G(z)), gradient through D into G
-        accelerator.backward(loss) if accelerator is not None else loss.backward()
+        _backward(accelerator, loss)
     grad_norm = _gradient_norm(generator, "generator", loss)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
