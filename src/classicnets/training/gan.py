@@ -109,6 +109,8 @@ def _draw_latents(batch_size: int, latent_size: int, noise_generator: torch.Gene
 def _gradient_norm(module: nn.Module, network: str, loss: torch.Tensor) -> torch.Tensor:
     """The L2 norm of ``module``'s gradients; raises before the optimizer can write NaN into the weights."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        raise ValueError(f"No parameter of the {network} received a gradient: are they all frozen (requires_grad=False)?")
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
     if not torch.isfinite(norm):
         for p in module.parameters():
