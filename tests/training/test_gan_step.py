@@ -164,6 +164,16 @@ def test_sample_diversity():
 
 
 # ------------------------------------------------------------------------------------------ the loop, on MNIST
+@pytest.fixture
+def one_thread():
+    """Runs a test on one intra-op thread: these tiny matrix products are fastest that way, and two threads spinning
+    on a busy 2-core machine made the 600-step test ~40x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def mnist():
     split = load_dataset("mnist", source="offline")
@@ -176,7 +186,7 @@ def tiny_conditional_mlp() -> GANModel:
                                               discriminator_hidden_sizes=(128,)))
 
 
-def test_train_gan_is_reproducible_and_starts_at_d_one_half(mnist):
+def test_train_gan_is_reproducible_and_starts_at_d_one_half(mnist, one_thread):
     (x, y), _ = mnist
     runs = []
     for seed in (0, 0, 1):
@@ -194,7 +204,7 @@ def test_train_gan_is_reproducible_and_starts_at_d_one_half(mnist):
     assert abs(h0[0]["real_score"] - 0.5) < 0.05 and abs(h0[0]["fake_score"] - 0.5) < 0.05
 
 
-def test_train_gan_learns_the_digits_mean_image(mnist):
+def test_train_gan_learns_the_digits_mean_image(mnist, one_thread):
     """600 steps on real digits: the samples' mean image moves from flat grey (tanh(~0)) to the digits' mean,
     and the samples spread out (the diversity ratio rises from ~0.2 towards the data's 1)."""
     (x, y), (x_test, _) = mnist
