@@ -204,6 +204,7 @@ def test_train_gan_is_reproducible_and_starts_at_d_one_half(mnist, one_thread):
     assert abs(h0[0]["real_score"] - 0.5) < 0.05 and abs(h0[0]["fake_score"] - 0.5) < 0.05
 
 
+@pytest.mark.slow
 def test_train_gan_learns_the_digits_mean_image(mnist, one_thread):
     """600 steps on real digits: the samples' mean image moves from flat grey (tanh(~0)) to the digits' mean,
     and the samples spread out (the diversity ratio rises from ~0.2 towards the data's 1)."""
