@@ -85,7 +85,8 @@ def test_layer_norms_skip_parameters_without_gradient_and_mark_non_finite():
 
 # ================================================================================== per time step
 def _reference_norms(model, batch):
-    """||dL/dh_t|| of every layer and example, from an unroll with torch's own nn.RNNCell/LSTMCell/GRUCell."""
+    """||dL/dh_t|| of every layer and example (and ||dL/dc_t|| after each LSTM layer), from an unroll with torch's
+    own nn.RNNCell/LSTMCell/GRUCell."""
     config = model.config
     cell_class = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}[config.cell_type]
     x = model.rnn.embeddings(batch["input_ids"]).detach()  # (batch, T, embedding)
@@ -99,16 +100,19 @@ def _reference_norms(model, batch):
                 getattr(cell, name).copy_(getattr(fused, f"{name}_l0"))
         h = x.new_zeros(batch_size, fused.hidden_size)
         c = torch.zeros_like(h)
-        layer_states = []
+        layer_states, cells = [], []
         for x_t in inputs:
             if config.cell_type == "lstm":
                 h, c = cell(x_t, (h, c))
+                cells.append(c)
             else:
                 h = cell(x_t, h)
             layer_states.append(h)
         states.append(layer_states)
+        if cells:
+            states.append(cells)
         inputs = layer_states
-    logits = model.classifier(states[-1][-1])
+    logits = model.classifier(inputs[-1])
     loss = F.cross_entropy(logits, batch["labels"])
     flat = [h for layer in states for h in layer]
     grads = torch.autograd.grad(loss, flat)
@@ -123,12 +127,15 @@ def test_time_step_norms_equal_direct_autograd_for_both_implementations(cell):
     reference = _reference_norms(model, batch)
     assert reference.abs().min() > 0
     for candidate in (model, model.to_implementation("scratch")):
-        result = time_step_gradient_norms(candidate, batch)
-        assert result.labels == ["layer 0", "layer 1"]
+        result = time_step_gradient_norms(candidate, batch, cell_state=True)
+        cells = cell == "lstm"
+        assert result.labels == (["layer 0", "layer 0 (cell)", "layer 1", "layer 1 (cell)"] if cells else
+                                 ["layer 0", "layer 1"])
         torch.testing.assert_close(result.per_example, reference, rtol=2e-5, atol=1e-9)
         torch.testing.assert_close(result.norms, reference.sum(dim=1), rtol=2e-5, atol=1e-9)
     mean = time_step_gradient_norms(model, batch, reduction="mean")
-    torch.testing.assert_close(mean.norms, reference.mean(dim=1), rtol=2e-5, atol=1e-9)
+    hidden_only = reference[::2] if cell == "lstm" else reference
+    torch.testing.assert_close(mean.norms, hidden_only.mean(dim=1), rtol=2e-5, atol=1e-9)
 
 
 def test_the_measured_model_its_gradients_and_the_random_stream_are_untouched():

@@ -27,8 +27,7 @@ Example:
     >>> result = time_step_gradient_norms(model, batch)
     >>> result.norms.shape  # (layers, time steps)
     torch.Size([1, 30])
-    >>> bool(result.norms[0, 0] < result.norms[0, -1])  # the gradient reaching the first step is the smallest
-    True
+    >>> ratio = result.first_to_last_ratio()[0]  # ||dL/dh_1|| / ||dL/dh_30||: far below 1 when it vanishes
 """
 
 from __future__ import annotations
@@ -174,6 +173,7 @@ class GradientNormRecorder(TrainerCallback):
         time_step_inputs: one batch of model inputs for the per-time-step measurement (``None``: none).
         time_step_every: measure per time step every this many updates (``None``: only at the first and last).
         time_step_loss_fn: the loss to differentiate, from the model output (``None``: ``output.loss``).
+        time_step_cell_state: also measure an LSTM's memory cells ``||dL/dc_t||``.
 
     Example:
         >>> recorder = GradientNormRecorder(every=10)
@@ -185,7 +185,7 @@ class GradientNormRecorder(TrainerCallback):
 
     def __init__(self, every: int = 1, depth: int = 2, time_step_inputs: Mapping[str, torch.Tensor] | None = None,
                  time_step_every: int | None = None,
-                 time_step_loss_fn: Callable[[Any], torch.Tensor] | None = None):
+                 time_step_loss_fn: Callable[[Any], torch.Tensor] | None = None, time_step_cell_state: bool = False):
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"every must be a positive int (record every N updates), got {every!r}.")
         if time_step_every is not None and (not isinstance(time_step_every, int) or time_step_every < 1):
@@ -196,6 +196,7 @@ class GradientNormRecorder(TrainerCallback):
         self.time_step_inputs = dict(time_step_inputs) if time_step_inputs is not None else None
         self.time_step_every = time_step_every
         self.time_step_loss_fn = time_step_loss_fn
+        self.time_step_cell_state = time_step_cell_state
         self.history: list[dict] = []
         self.time_steps: list[dict] = []
 
@@ -215,7 +216,8 @@ class GradientNormRecorder(TrainerCallback):
             raise ValueError("This recorder has no time_step_inputs: pass GradientNormRecorder(time_step_inputs=batch).")
         device = next(_unwrap(model).parameters()).device
         inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in self.time_step_inputs.items()}
-        result = time_step_gradient_norms(model, inputs, loss_fn=self.time_step_loss_fn)
+        result = time_step_gradient_norms(model, inputs, loss_fn=self.time_step_loss_fn,
+                                          cell_state=self.time_step_cell_state)
         entry = {"step": int(step), **result.to_dict()}
         self.time_steps.append(entry)
         return entry
@@ -258,7 +260,8 @@ class TimeStepGradients:
 
     Attributes:
         labels: one name per series: ``"layer l"``, or ``"layer l (forward)"`` / ``"layer l (backward)"`` for a
-            bidirectional layer (0-based ``l``, as in the parameter names ``rnn.layers.l``).
+            bidirectional layer (0-based ``l``, as in the parameter names ``rnn.layers.l``); with ``cell_state``, an
+            LSTM's memory cells follow their layer's ``h_t`` as ``"layer l (cell)"`` / ``"layer l (forward, cell)"``.
         norms: (series, seq_len), the batch-reduced norms, float64 on the CPU.
         reduction: how the batch was reduced, ``"sum"`` or ``"mean"``.
         per_example: (series, batch, seq_len), ``||dL/dh_{b,t}||`` for every example ``b`` (``None`` when loaded
@@ -300,6 +303,7 @@ def time_step_gradient_norms(
     inputs: Mapping[str, Any],
     loss_fn: Callable[[Any], torch.Tensor] | None = None,
     reduction: str = "sum",
+    cell_state: bool = False,
 ) -> TimeStepGradients:
     """Norms of the gradient of a loss with respect to every recurrent state ``h_t^(l)`` of a classicnets RNN.
 
@@ -326,6 +330,8 @@ def time_step_gradient_norms(
         inputs: the keyword arguments of ``model.forward`` for one batch, with ``labels`` unless ``loss_fn`` makes
             the loss without them.
         loss_fn: maps the model output to the scalar loss ``L`` (default: ``output.loss``).
+        cell_state: for an LSTM, also measure ``||dL/dc_t||`` of the memory cell (series labelled ``"layer l
+            (cell)"``): the path of Hochreiter & Schmidhuber's constant error carousel, ``dc_t/dc_{t-1} = f_t``.
         reduction: how the per-example norms are combined into :attr:`TimeStepGradients.norms`: ``"sum"`` over the
             batch (with the models' losses, which are means over the batch, this is the average over examples of
             ``||d loss_b / dh_{b,t}||`` of each example's own loss, independent of the batch size) or ``"mean"``
@@ -335,6 +341,7 @@ def time_step_gradient_norms(
         A :class:`TimeStepGradients` with ``norms`` of shape (layers * directions, seq_len).
 
     Example:
+        >>> from classicnets import RNNConfig, RNNForSequenceClassification
         >>> model = RNNForSequenceClassification(RNNConfig(cell_type="lstm", vocab_size=20, hidden_size=16))
         >>> batch = {"input_ids": torch.randint(0, 20, (4, 30)), "labels": torch.tensor([0, 1, 0, 1])}
         >>> result = time_step_gradient_norms(model, batch)
@@ -369,10 +376,13 @@ def time_step_gradient_norms(
         if getattr(layer, "backward_cell", None) is not None:
             cells.append(("backward", layer.backward_cell, True))
         for direction, cell, reverse in cells:
-            label = f"layer {index}" if len(cells) == 1 else f"layer {index} ({direction})"
-            store: list[torch.Tensor] = []
-            cell.step = _recording_step(cell.step, store)  # an instance attribute on the copy only
-            series.append((label, reverse, store))
+            names = [direction] if len(cells) > 1 else []
+            stores: list[list[torch.Tensor]] = [[]]
+            series.append((_series_label(index, names), reverse, stores[0]))
+            if cell_state and getattr(cell, "num_states", 1) == 2:  # the LSTM's (h_t, c_t)
+                stores.append([])
+                series.append((_series_label(index, [*names, "cell"]), reverse, stores[1]))
+            cell.step = _recording_step(cell.step, stores)  # an instance attribute on the copy only
     if not series:
         raise TypeError(f"{type(base).__name__} has no recurrent layers to measure.")
 
@@ -419,12 +429,18 @@ def time_step_gradient_norms(
                              per_example=per_example, mask=mask)
 
 
-def _recording_step(step: Callable, store: list[torch.Tensor]) -> Callable:
-    """Wraps a scratch cell's ``step`` so that every new state ``h_t`` it returns is also appended to ``store``."""
+def _series_label(layer: int, names: list[str]) -> str:
+    return f"layer {layer}" + (f" ({', '.join(names)})" if names else "")
+
+
+def _recording_step(step: Callable, stores: list[list[torch.Tensor]]) -> Callable:
+    """Wraps a scratch cell's ``step`` so that the states it returns are also appended to ``stores``: ``h_t`` to the
+    first, and ``c_t`` (the LSTM's ``new = (h_t, c_t)``) to the second when there is one. Each is (batch, hidden)."""
 
     def recording_step(u_t, state, W_h):
         new = step(u_t, state, W_h)
-        store.append(new[0])  # h_t (batch, hidden); for the LSTM new = (h_t, c_t)
+        for store, tensor in zip(stores, new, strict=False):
+            store.append(tensor)
         return new
 
     return recording_step
@@ -598,8 +614,8 @@ def plot_time_step_comparison(
             if layer in result.labels:
                 _plot_time_steps(ax, result, [result.labels.index(layer)], lambda row, name=name: name, color=color)
         reduction = next(iter(results.values())).reduction
-        _style_time_axis(ax, reduction, layer if len(labels) > 1 else "Gradient reaching each time step")
-    if title:
+        _style_time_axis(ax, reduction, layer if len(labels) > 1 else title or "Gradient reaching each time step")
+    if title and len(labels) > 1:
         fig.suptitle(title)
     return _save_png(fig, path, dpi)
 
