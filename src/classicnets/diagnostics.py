@@ -536,10 +536,10 @@ def _plot_time_steps(ax, result: TimeStepGradients, rows: Sequence[int], label: 
         ax.plot(steps, ys, linewidth=1.4, label=label(row), color=color)
 
 
-def _style_time_axis(ax, reduction: str, title: str):
+def _style_time_axis(ax, reduction: str, title: str, state: str = "h"):
     ax.set_yscale("log")
     ax.set_xlabel("time step t")
-    ax.set_ylabel(f"||dL/dh_t|| ({'sum' if reduction == 'sum' else 'mean'} over the batch)")
+    ax.set_ylabel(f"||dL/d{state}_t|| ({'sum' if reduction == 'sum' else 'mean'} over the batch)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
@@ -572,7 +572,8 @@ def plot_time_step_gradient_norms(
     result = _as_result(result)
     fig, (ax,) = _new_figure(1, dpi)
     _plot_time_steps(ax, result, range(len(result.labels)), lambda row: result.labels[row])
-    _style_time_axis(ax, result.reduction, title or "Gradient reaching each time step")
+    _style_time_axis(ax, result.reduction, title or "Gradient reaching each time step",
+                     "c" if all("cell" in label for label in result.labels) else "h")
     return _save_png(fig, path, dpi)
 
 
@@ -614,7 +615,8 @@ def plot_time_step_comparison(
             if layer in result.labels:
                 _plot_time_steps(ax, result, [result.labels.index(layer)], lambda row, name=name: name, color=color)
         reduction = next(iter(results.values())).reduction
-        _style_time_axis(ax, reduction, layer if len(labels) > 1 else title or "Gradient reaching each time step")
+        _style_time_axis(ax, reduction, layer if len(labels) > 1 else title or "Gradient reaching each time step",
+                         "c" if "cell" in layer else "h")
     if title and len(labels) > 1:
         fig.suptitle(title)
     return _save_png(fig, path, dpi)
