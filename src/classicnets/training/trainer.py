@@ -42,6 +42,11 @@ class TrainerCallback:
     ``trainer.should_training_stop = True``, as transformers' ``TrainerControl.should_training_stop`` does.
     """
 
+    def on_before_optimizer_step(self, trainer: Trainer, state: dict) -> None:
+        """Called on every process once the gradients of an update are complete (``accelerator.sync_gradients``):
+        after backward and before gradient clipping, so callbacks see the raw (synced) gradients. ``trainer.model``
+        is the prepared model; ``state["global_step"]`` still counts the updates done before this one."""
+
     def on_step_end(self, trainer: Trainer, state: dict) -> None:
         """Called after every optimizer update (and after any checkpoint written at that update)."""
 
@@ -328,6 +333,9 @@ class Trainer:
                     penalty = norm_penalty(penalized, args.l1_lambda, args.l2_lambda)
                     total = loss + penalty if penalty is not None else loss
                     acc.backward(total)
+                    if acc.sync_gradients:
+                        for cb in self.callbacks:
+                            cb.on_before_optimizer_step(self, state)
                     if acc.sync_gradients and args.max_grad_norm > 0:
                         acc.clip_grad_norm_(model.parameters(), args.max_grad_norm)
                     optimizer.step()
