@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--train-subset", type=int, default=None, help="train on N examples only (quick runs)")
     _add(g, "--eval-subset", type=int, default=None, help="evaluate on the first N test examples only")
     _add(g, "--disable-tqdm", action="store_true", help="hide the progress bar (e.g. in CI logs)")
+    _add(g, "--log-gradient-norms", type=int, default=None, metavar="N",
+         help="every N updates record each layer's gradient norm (and, for rnn, the gradient reaching each time "
+              "step at the start and end of training); saved as gradient_norms.json and PNG plots")
     g = t.add_argument_group("transfer learning")
     _add(g, "--init-from", default=None, metavar="DIR_OR_REPO_ID",
          help="start from a pretrained checkpoint of the same architecture (a folder or a Hub repo id); its output "

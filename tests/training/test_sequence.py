@@ -319,3 +319,20 @@ def test_flags_that_do_not_fit_the_dataset_are_refused(capsys, tmp_path, argv, m
     err = capsys.readouterr().err
     assert code == 2 and re.search(message, err, re.S), err
     assert not (tmp_path / "run").exists()
+
+
+def test_gradient_norm_logging_is_saved_and_shown_without_changing_training(tmp_path):
+    kw = dict(max_steps=40, per_device_train_batch_size=16, learning_rate=3e-3, block_size=24,
+              overrides={"hidden_size": 8})
+    plain, _ = run(tmp_path / "plain", "sunspots_monthly", **kw)
+    logged, folder = run(tmp_path / "logged", "sunspots_monthly", log_gradient_norms=10, **kw)
+    assert logged["test_mae"] == plain["test_mae"]  # recording reads gradients, it does not touch them
+    record = json.loads((folder / "gradient_norms.json").read_text())
+    assert [h["step"] for h in record["history"]] == [1, 11, 21, 31]
+    assert set(record["history"][0]["layers"]) == {"rnn.layers.0", "forecast_head"}
+    # The gradient reaching each of the 24 context steps, on a fixed held-out batch, at the first and last update.
+    assert [t["step"] for t in record["time_steps"]] == [1, 40]
+    assert all(len(row) == 24 for row in record["time_steps"][0]["norms"])
+    card = (folder / "README.md").read_text()
+    for picture in ("gradient_norms_layers.png", "gradient_norms_time_steps.png"):
+        assert (folder / picture).stat().st_size > 1000 and f"]({picture})" in card

@@ -71,6 +71,9 @@ class TrainingArguments:
             e.g. ``(0, 1, 2, 3, 4)`` and ``(5, 6, 7, 8, 9)`` split MNIST into two tasks for transfer experiments.
         train_subset: Train on the first N examples of the (shuffled with ``seed``) training set; for quick runs.
         eval_subset: Evaluate on the first N test examples.
+        log_gradient_norms: Every N updates, record the gradient norm of every layer (before clipping) and, for
+            recurrent nets, the norm of the gradient reaching each time step's state on a fixed batch at the start
+            and the end; written to ``gradient_norms.json`` and PNG plots in the output folder, shown in the card.
         torch_compile: Compile the model with ``torch.compile`` (opt-in: helps MLPs, slows LeNet on CPU).
         disable_tqdm: Hide the progress bar.
         init_from: Start from a pretrained checkpoint (a local folder or a Hub repo id) of the same architecture
@@ -133,6 +136,7 @@ class TrainingArguments:
     classes: tuple[int, ...] | None = None
     train_subset: int | None = None
     eval_subset: int | None = None
+    log_gradient_norms: int | None = None
     torch_compile: bool = False
     disable_tqdm: bool = False
     init_from: str | None = None
@@ -183,7 +187,7 @@ class TrainingArguments:
             raise ValueError(f"--tokenizer-vocab-size must be >= 260 (4 special tokens + 256 bytes), got "
                              f"{self.tokenizer_vocab_size!r}.")
         for name in ("eval_steps", "save_steps", "train_subset", "eval_subset", "early_stopping_patience",
-                     "block_size"):
+                     "block_size", "log_gradient_norms"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be > 0 when given, got {value!r}.")

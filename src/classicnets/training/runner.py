@@ -185,7 +185,7 @@ def split_train(n: int, validation_split: float, train_subset: int | None, seed:
 # Flags that change how a run is operated (logs, checkpoints, progress bar, sharing), not what it learns.
 _OPERATIONAL = ("output_dir", "extra", "resume_from_checkpoint", "overwrite_output_dir", "disable_tqdm",
                 "logging_steps", "save_steps", "save_total_limit", "report_to", "per_device_eval_batch_size",
-                "push_to_hub", "hub_model_id", "hub_private_repo", "hub_revision")
+                "push_to_hub", "hub_model_id", "hub_private_repo", "hub_revision", "log_gradient_norms")
 
 
 def card_hyperparameters(args: TrainingArguments, num_processes: int = 1, task: str = "image-classification") -> dict:
@@ -303,7 +303,7 @@ def _transfer_section(args: TrainingArguments, base_name: str, model, head_repla
 
 def export(output_dir: str, model, processor, args: TrainingArguments, metrics: dict, history: list,
            arch: str, dataset_spec, preset: str | None, repo_id: str | None = None, head_replaced: bool = False,
-           held_out_split: str = "test", facts: dict | None = None) -> Path:
+           held_out_split: str = "test", facts: dict | None = None, gradient_recorder=None) -> Path:
     """Writes the final model folder: every file is built in a temporary folder, then moved into place.
 
     ``processor`` (an image processor or a tokenizer, or ``None``) is saved beside the model so that pipelines
@@ -330,6 +330,14 @@ def export(output_dir: str, model, processor, args: TrainingArguments, metrics: 
             pictures.append("learning_curves.png")
         except ImportError:
             warnings.warn("matplotlib is not installed (pip install 'classicnets[plots]'): no learning-curve plot.", stacklevel=2)
+        if gradient_recorder is not None and gradient_recorder.history:
+            gradient_recorder.save(tmp / "gradient_norms.json")
+            try:
+                from ..diagnostics import write_gradient_plots
+
+                pictures += write_gradient_plots(gradient_recorder, tmp)
+            except ImportError:
+                pass  # matplotlib missing: warned about above
         atomic_write_text(tmp / "metrics.json", json.dumps(metrics, indent=2))
         hyper = {k: v for k, v in args.to_dict().items() if k not in ("output_dir", "extra", "resume_from_checkpoint")}
         atomic_write_text(tmp / "training_args.json", json.dumps(hyper, indent=2))
@@ -440,6 +448,10 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
                          f"{', '.join('eval_' + k for k in run.task.greater_is_better)}; watch one of those.")
     model = run.model
     signature = _run_signature(arch, dataset, model.config, args.classes)
+    recorder = None
+    if args.log_gradient_norms:
+        recorder = _gradient_recorder(run, args)
+        callbacks = [*callbacks, recorder]
 
     # Build the Trainer (and so the Accelerator) first: output-folder checks run on the main process only.
     trainer = Trainer(model, args, run.task, run.train_dataset, eval_dataset=run.eval_dataset or run.test_dataset,
@@ -467,7 +479,7 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
         unwrapped = getattr(unwrapped, "_orig_mod", unwrapped)  # torch.compile wrapper
         export(args.output_dir, unwrapped, run.processor, args, metrics, result.history, arch, spec,
                preset, repo_id=card_target(args, repo_id), head_replaced=run.head_replaced,
-               held_out_split=run.held_out_split, facts=run.facts)
+               held_out_split=run.held_out_split, facts=run.facts, gradient_recorder=recorder)
     acc.wait_for_everyone()
     if args.push_to_hub and acc.is_main_process:
         from ..hub import push_to_hub
@@ -481,6 +493,21 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
                 f"{err} Push it later with `classicnets push {args.output_dir} --repo-id {repo_id}`."
             ) from err
     return metrics
+
+
+def _gradient_recorder(run, args: TrainingArguments):
+    """A gradient-norm recorder for ``--log-gradient-norms N``; a recurrent net also gets a fixed batch (8 examples of
+    the held-out data) on which the gradient reaching every time step is measured at the first and last update."""
+    from ..diagnostics import GradientNormRecorder
+
+    inputs = None
+    if getattr(run.model.config, "model_type", "") == "classicnets_rnn":
+        dataset = run.eval_dataset or run.test_dataset
+        batch = dataset.__getitems__(list(range(min(8, len(dataset)))))
+        inputs = run.task.model_inputs(batch, train=False, generator=None, device="cpu")
+        if "input_ids" in inputs and inputs["input_ids"].shape[1] > 257:  # stateful LM pieces: one window's worth
+            inputs = {k: v[:, :257] for k, v in inputs.items()}
+    return GradientNormRecorder(every=args.log_gradient_norms, time_step_inputs=inputs)
 
 
 def _image_run(arch, spec, args, preset, config_overrides, data_source):
