@@ -134,6 +134,10 @@ class ScratchCell(nn.Module):
         """The input-to-hidden matrices and the biases added to them, stacked over the gates."""
         raise NotImplementedError
 
+    def hidden_weights(self) -> torch.Tensor:
+        """The hidden-to-hidden matrices stacked over the gates: (gates * hidden, hidden)."""
+        return torch.cat([getattr(self, f"W_h{g}") for g in self.gates])
+
     def step(self, u_t: torch.Tensor, state: tuple[torch.Tensor, ...], W_h: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """One time step from the input projection ``u_t`` (batch, gates * hidden) and the previous state."""
         raise NotImplementedError
@@ -145,7 +149,7 @@ class ScratchCell(nn.Module):
         """
         W_x, b = self.input_weights()
         u = F.linear(x, W_x, b)  # the input terms W_i* x_t + b_* of every step at once: (batch, T, gates * hidden)
-        W_h = torch.cat([getattr(self, f"W_h{g}") for g in self.gates])  # (gates * hidden, hidden)
+        W_h = self.hidden_weights()  # (gates * hidden, hidden)
         T = x.shape[1]
         valid = None if lengths is None else torch.arange(T, device=x.device)[None, :] < lengths[:, None]  # (batch, T)
         outputs = [None] * T
@@ -275,6 +279,33 @@ def run_fused_layer(module: nn.RNNBase, x, lengths, state):
         if native:
             torch.backends.mkldnn.enabled = True
     return out, (h_n if isinstance(h_n, tuple) else (h_n,))
+
+
+def step_layer(layer: nn.Module, x_t: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """One time step of a unidirectional layer (fused or scratch), the path of generation's carried steps.
+
+    ``x_t`` is (batch, input) and ``state`` holds (1, batch, hidden) tensors; returns the new state in the same layout,
+    ``h_t`` first (it is also the output). For one step the sequence machinery (packing, the oneDNN switch, nn.LSTM's
+    argument checks) cost more than the step itself, so the fused modules run the cell kernels nn.LSTMCell /
+    nn.GRUCell / nn.RNNCell use, on the module's own weights. These are the kernels a single step ran before (torch's,
+    not oneDNN's), so the results are the same.
+    """
+    s = tuple(part[0] for part in state)  # (batch, hidden) each
+    if isinstance(layer, nn.RNNBase):
+        b_ih, b_hh = (layer.bias_ih_l0, layer.bias_hh_l0) if layer.bias else (None, None)
+        if isinstance(layer, nn.LSTM):
+            new = torch._VF.lstm_cell(x_t, s, layer.weight_ih_l0, layer.weight_hh_l0, b_ih, b_hh)
+        else:
+            if isinstance(layer, nn.GRU):
+                cell = torch._VF.gru_cell
+            else:
+                cell = torch._VF.rnn_tanh_cell if layer.nonlinearity == "tanh" else torch._VF.rnn_relu_cell
+            new = (cell(x_t, s[0], layer.weight_ih_l0, layer.weight_hh_l0, b_ih, b_hh),)
+    else:
+        cell = layer.forward_cell
+        W_x, b = cell.input_weights()
+        new = cell.step(F.linear(x_t, W_x, b), s, cell.hidden_weights())  # the scan of `ScratchCell` for one step
+    return tuple(part[None] for part in new)  # (1, batch, hidden) each
 
 
 # ================================================================================== weights: scratch <-> fused
@@ -612,9 +643,13 @@ class RNNModel(RNNPreTrainedModel):
             raise ValueError(f"The cache holds {cache.states[0][0].shape[1]} rows but the input has {batch_size}.")
         carried = cache is not None and not cache.is_empty()
         mask = self._valid_positions(attention_mask, batch_size, seq_len, cache)
+        # One new position (every carried step of generation): `step_layer` runs each layer's cell once, with no
+        # sorting, packing or per-step masks; a row padded at this position keeps its state and outputs 0.
+        single_step = seq_len == 1 and not config.bidirectional
 
         lengths = order = None
         empty = []
+        x_run = x
         if mask is not None:
             lengths = mask.sum(dim=1)  # (batch,)
             empty = (lengths == 0).nonzero().flatten().tolist()
@@ -623,12 +658,11 @@ class RNNModel(RNNPreTrainedModel):
                     f"attention_mask marks every position of row(s) {empty} as padding; an empty sequence has no "
                     f"state to read. Drop those rows from the batch."
                 )
-            # Valid positions first, in their order (a stable sort), so that each row is right padded.
-            order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # (batch, T)
-            x_run = x.gather(1, order[..., None].expand_as(x))
-            inverse = torch.argsort(order, dim=1)
-        else:
-            x_run = x
+            if not single_step:
+                # Valid positions first, in their order (a stable sort), so that each row is right padded.
+                order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # (batch, T)
+                x_run = x.gather(1, order[..., None].expand_as(x))
+                inverse = torch.argsort(order, dim=1)
 
         def restore(h):  # back to the caller's positions; padded positions hold 0
             return h if order is None else h.gather(1, inverse[..., None].expand_as(h))
@@ -644,7 +678,15 @@ class RNNModel(RNNPreTrainedModel):
             else:
                 zeros = h.new_zeros(config.num_directions, batch_size, config.hidden_size)
                 state = (zeros, zeros) if config.cell_type == "lstm" else (zeros,)
-            if isinstance(layer, nn.RNNBase):
+            if single_step:
+                final = step_layer(layer, h[:, 0], state)  # (1, batch, hidden) each
+                if mask is not None:
+                    padded = ~mask  # (batch, 1)
+                    final = tuple(torch.where(padded[None], s0, s) for s0, s in zip(state, final, strict=True))
+                    out = final[0][0][:, None].masked_fill(padded[..., None], 0.0)
+                else:
+                    out = final[0][0][:, None]  # (batch, 1, hidden)
+            elif isinstance(layer, nn.RNNBase):
                 out, final = run_fused_layer(layer, h, lengths, state)
                 if lengths is not None and empty:  # rows with nothing new keep their state and output 0
                     keep = (lengths == 0)[None, :, None]
