@@ -562,7 +562,7 @@ class RNNModel(RNNPreTrainedModel):
                 if input_ids.dim() != 2 or input_ids.is_floating_point():
                     raise ValueError(f"input_ids must be an integer tensor of shape (batch, seq_len), got {tuple(input_ids.shape)} {input_ids.dtype}.")
                 self._check_length(input_ids.shape[1])
-                low, high = int(input_ids.min()), int(input_ids.max())
+                low, high = (int(v) for v in torch.aminmax(input_ids))  # one pass over the ids
                 if low < 0 or high >= config.vocab_size:
                     bad = low if low < 0 else high
                     raise ValueError(
@@ -700,7 +700,8 @@ class RNNModel(RNNPreTrainedModel):
                 hidden_states = hidden_states + (restore(h),)
         last_hidden_state = restore(h)
         h_n = new_states[-1][0]  # (directions, batch, hidden)
-        pooler_output = torch.cat(list(h_n), dim=-1)  # forward state at the last valid step | backward at the first
+        # forward state at the last valid step | backward at the first
+        pooler_output = h_n[0] if len(h_n) == 1 else torch.cat(list(h_n), dim=-1)
 
         if use_cache:
             cache = cache if cache is not None else RNNCache()
