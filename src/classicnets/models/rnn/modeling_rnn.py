@@ -262,7 +262,8 @@ def run_fused_layer(module: nn.RNNBase, x, lengths, state):
     # sequence (2-3x faster than torch's own kernels from 16 steps on) but not for the single steps of generation:
     # one step of a 512-wide LSTM took 0.7 ms with oneDNN and 0.25 ms without, and 10-20 ms with oneDNN while another
     # process loaded the two cores (torch 2.13; benchmarks/rnn_generate.py). Single steps therefore use torch's
-    # kernels. The switch is global to the process, so it is flipped only around the call.
+    # kernels (unidirectional ones go through `step_layer` and never reach this function; bidirectional ones do).
+    # The switch is global to the process, so it is flipped only around the call.
     native = x.shape[1] == 1 and x.device.type == "cpu" and torch.backends.mkldnn.enabled
     if native:
         torch.backends.mkldnn.enabled = False
