@@ -6,18 +6,24 @@ prompt and everything generated so far (O(n^2)). Both give the same tokens; this
 and reports median(recompute) / median(carried), alternating the two in one process. The target is >= 20 for 300
 new tokens.
 
-The model is a character-level LSTM language model of the usual size for that task (Karpathy's char-rnn default
-is 2 x 128 to 512; here 2 layers of 512 on a 96-symbol vocabulary), greedy, batch 1, prompt of 20 characters, one
-intra-op thread (``--threads``).
+The models are the character-level LSTM language models classicnets trains on tiny-shakespeare: 2 layers of 256 and
+of 512 on its 65-character vocabulary, greedy, batch 1, prompt of 20 characters, one intra-op thread (``--threads``).
+One summary per size.
 
-What bounds the ratio (measured with torch 2.13 on this two-core machine): a carried step reads every recurrent
-weight once for one time step, ~16 MB for 2 x 512, and is memory bound at ~0.9 ms plus ~0.5 ms of generate's own
-bookkeeping; recomputation runs the whole prefix in one call per layer, where the input projections of all steps are
-one matrix product, ~0.1 ms per layer and step. So the ratio grows with the prefix: 11-19x with the 20-character
-prompt (the carried step, being memory bound, suffers most when another process runs), ~26x with a 200-character one
-(``--prompt-length 200``), ~6x for a small 2 x 128 model whose step cost is mostly fixed overhead. Single steps run on torch's own kernels, sequences on oneDNN (see
-``run_fused_layer``): oneDNN's per-call set-up made a single step 10x slower, and running the recomputation on torch's
-kernels too would inflate the ratio to ~30x by slowing the baseline.
+Measured (torch 2.13, transformers 5.25, two shared CPU cores, median of 9 carried and 3 recomputed runs, load average
+1.5-2, i.e. one other process running): 2x256 25.7x (carried 0.40 ms/token), 2x512 16.5x (2.1 ms/token); with two
+threads 10.9x and 10.0x. What bounds the ratio:
+
+- a carried step reads every recurrent weight once, 4 MB (2x256) or 16 MB (2x512). The bare cell kernels alone
+  (``torch.lstm_cell`` on both layers and the output layer, no generate, no model code) took 0.18 and 1.4-1.6 ms per
+  token at that load, and 0.15 and ~0.5 ms on an idle machine: 16 MB stays in the 32 MB L3 only while no neighbour
+  uses it. What the library and generate add is now ~0.15 and ~0.07 ms per token (it was ~0.35 + 0.2 before
+  `step_layer` and the RNN's own ``prepare_inputs_for_generation``).
+- recomputation runs each prefix in one oneDNN call per layer, where the input projections of all steps are one matrix
+  product; with two threads oneDNN uses both cores and halves it, while a one-row step gains nothing from a second
+  thread. Two threads therefore give ~10x at both sizes.
+- under heavier load (load average 4-8) every timing swings by 2-5x, carried steps (memory bound) most: 2x256 gave
+  19-21x, 2x512 12-13x, two threads 7-8x.
 
 Run: ``python benchmarks/rnn_generate.py`` (about a minute on two CPU cores).
 """

@@ -791,8 +791,9 @@ class RNNForCausalLM(RNNPreTrainedModel, GenerationMixin):
         """The inputs of one `generate` step: the positions the state has not read yet, the state and the mask.
 
         `GenerationMixin`'s version also builds position ids and 4D masks for attention models, and for a class
-        registered for remote code (as this one is) inspects ``forward``'s signature on every step: ~0.1 ms of a
-        carried step that otherwise costs ~0.3 ms at hidden size 256. This one passes on what the RNN reads.
+        registered for remote code (as this one is) inspects ``forward``'s signature on every step: 75-100 us per
+        call against ~8 us for this one, on carried steps of 0.4 ms (2 x 256 LSTM; transformers 5.25, two shared CPU
+        cores). This one passes on what the RNN reads.
         """
         if cache is None:
             cache = kwargs.pop("past_key_values", None)  # the older name of the cache
