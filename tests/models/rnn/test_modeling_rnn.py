@@ -23,6 +23,7 @@ from classicnets import (
     RNNModel,
     convert_rnn_state_dict,
 )
+from classicnets.models.rnn import modeling_rnn
 
 from ..testing_utils import ModelTesterMixin, seeded
 
@@ -426,6 +427,56 @@ def test_a_chunk_that_is_all_padding_for_one_row_keeps_that_rows_carried_state(i
         nxt = model(input_ids=ids[:, 3:4], cache=chunk.cache).logits[1]
         expected = model(input_ids=torch.cat([ids[1:, :3], ids[1:, 3:4]], 1)).logits[0, -1]
         torch.testing.assert_close(nxt[0], expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell_type", CELLS)
+@pytest.mark.parametrize("implementation", ["torch", "scratch"])
+@pytest.mark.parametrize("padded", [False, True], ids=["no-mask", "mask"])
+def test_reading_one_token_at_a_time_equals_reading_the_sequence(cell_type, implementation, padded, monkeypatch):
+    """The single-step path (`step_layer`, every carried generate step) computes what the sequence path computes."""
+    model = lm(cell_type, implementation, num_layers=3)
+    with torch.no_grad():  # every bias non-zero (the initialisation zeroes most), so that each one is checked
+        generator = seeded(10)
+        for name, param in model.rnn.layers.named_parameters():
+            if "bias" in name or ".b_" in name:
+                param.uniform_(-0.5, 0.5, generator=generator)
+    ids = torch.randint(3, VOCAB, (4, 8), generator=seeded(8))
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1, 1, 1],
+                         [0, 0, 1, 1, 1, 1, 1, 1],  # left padded
+                         [1, 1, 1, 1, 1, 0, 0, 0],  # right padded: steps 5-7 read nothing
+                         [1, 0, 1, 1, 0, 1, 0, 1]]) if padded else None  # holes
+    with torch.no_grad():
+        whole = model.rnn(input_ids=ids, attention_mask=mask, use_cache=True)
+        prefix = None if mask is None else mask[:, :3]
+        cache = model.rnn(input_ids=ids[:, :3], attention_mask=prefix, use_cache=True).cache
+        # From here on only the single-step path may run: the sequence path would fail.
+        monkeypatch.setattr(modeling_rnn, "run_fused_layer", None)
+        monkeypatch.setattr(modeling_rnn.ScratchCell, "scan", None)
+        outputs = []
+        for t in range(3, 8):
+            # the mask as generate passes it (past + new positions) and as a caller may (the new position only)
+            step_mask = None if mask is None else (mask[:, : t + 1] if t % 2 else mask[:, t : t + 1])
+            out = model.rnn(input_ids=ids[:, t : t + 1], attention_mask=step_mask, cache=cache)
+            outputs.append(out.last_hidden_state)
+    stepped = torch.cat(outputs, dim=1)  # (batch, 5, hidden)
+    torch.testing.assert_close(stepped, whole.last_hidden_state[:, 3:], rtol=0, atol=1e-6)
+    if padded:
+        assert torch.equal(stepped[2, 2:], torch.zeros_like(stepped[2, 2:]))  # padded positions output 0
+    torch.testing.assert_close(out.pooler_output, whole.pooler_output, rtol=0, atol=1e-6)
+    assert cache.get_seq_length() == 8
+    for layer, reference in zip(cache.states, whole.cache.states, strict=True):
+        for s, r in zip(layer, reference, strict=True):
+            torch.testing.assert_close(s, r, rtol=0, atol=1e-6)
+
+
+def test_generate_from_prompt_embeddings_equals_generate_from_its_ids():
+    model = lm("gru")
+    prompt = torch.randint(3, VOCAB, (2, 4), generator=seeded(9))
+    from_ids = model.generate(prompt, max_new_tokens=6, do_sample=False)[:, 4:]
+    with torch.no_grad():
+        embeds = model.get_input_embeddings()(prompt)
+    from_embeds = model.generate(inputs_embeds=embeds, max_new_tokens=6, do_sample=False)
+    assert torch.equal(from_embeds[:, -6:], from_ids)
 
 
 # ---------------------------------------------------------------------------------------- tied weights

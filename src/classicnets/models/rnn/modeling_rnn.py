@@ -134,6 +134,10 @@ class ScratchCell(nn.Module):
         """The input-to-hidden matrices and the biases added to them, stacked over the gates."""
         raise NotImplementedError
 
+    def hidden_weights(self) -> torch.Tensor:
+        """The hidden-to-hidden matrices stacked over the gates: (gates * hidden, hidden)."""
+        return torch.cat([getattr(self, f"W_h{g}") for g in self.gates])
+
     def step(self, u_t: torch.Tensor, state: tuple[torch.Tensor, ...], W_h: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """One time step from the input projection ``u_t`` (batch, gates * hidden) and the previous state."""
         raise NotImplementedError
@@ -145,7 +149,7 @@ class ScratchCell(nn.Module):
         """
         W_x, b = self.input_weights()
         u = F.linear(x, W_x, b)  # the input terms W_i* x_t + b_* of every step at once: (batch, T, gates * hidden)
-        W_h = torch.cat([getattr(self, f"W_h{g}") for g in self.gates])  # (gates * hidden, hidden)
+        W_h = self.hidden_weights()  # (gates * hidden, hidden)
         T = x.shape[1]
         valid = None if lengths is None else torch.arange(T, device=x.device)[None, :] < lengths[:, None]  # (batch, T)
         outputs = [None] * T
@@ -258,7 +262,8 @@ def run_fused_layer(module: nn.RNNBase, x, lengths, state):
     # sequence (2-3x faster than torch's own kernels from 16 steps on) but not for the single steps of generation:
     # one step of a 512-wide LSTM took 0.7 ms with oneDNN and 0.25 ms without, and 10-20 ms with oneDNN while another
     # process loaded the two cores (torch 2.13; benchmarks/rnn_generate.py). Single steps therefore use torch's
-    # kernels. The switch is global to the process, so it is flipped only around the call.
+    # kernels (unidirectional ones go through `step_layer` and never reach this function; bidirectional ones do).
+    # The switch is global to the process, so it is flipped only around the call.
     native = x.shape[1] == 1 and x.device.type == "cpu" and torch.backends.mkldnn.enabled
     if native:
         torch.backends.mkldnn.enabled = False
@@ -275,6 +280,33 @@ def run_fused_layer(module: nn.RNNBase, x, lengths, state):
         if native:
             torch.backends.mkldnn.enabled = True
     return out, (h_n if isinstance(h_n, tuple) else (h_n,))
+
+
+def step_layer(layer: nn.Module, x_t: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """One time step of a unidirectional layer (fused or scratch), the path of generation's carried steps.
+
+    ``x_t`` is (batch, input) and ``state`` holds (1, batch, hidden) tensors; returns the new state in the same layout,
+    ``h_t`` first (it is also the output). For one step the sequence machinery (packing, the oneDNN switch, nn.LSTM's
+    argument checks) cost more than the step itself, so the fused modules run the cell kernels nn.LSTMCell /
+    nn.GRUCell / nn.RNNCell use, on the module's own weights. These are the kernels a single step ran before (torch's,
+    not oneDNN's), so the results are the same.
+    """
+    s = tuple(part[0] for part in state)  # (batch, hidden) each
+    if isinstance(layer, nn.RNNBase):
+        b_ih, b_hh = (layer.bias_ih_l0, layer.bias_hh_l0) if layer.bias else (None, None)
+        if isinstance(layer, nn.LSTM):
+            new = torch.lstm_cell(x_t, s, layer.weight_ih_l0, layer.weight_hh_l0, b_ih, b_hh)
+        else:
+            if isinstance(layer, nn.GRU):
+                cell = torch.gru_cell
+            else:
+                cell = torch.rnn_tanh_cell if layer.nonlinearity == "tanh" else torch.rnn_relu_cell
+            new = (cell(x_t, s[0], layer.weight_ih_l0, layer.weight_hh_l0, b_ih, b_hh),)
+    else:
+        cell = layer.forward_cell
+        W_x, b = cell.input_weights()
+        new = cell.step(F.linear(x_t, W_x, b), s, cell.hidden_weights())  # the scan of `ScratchCell` for one step
+    return tuple(part[None] for part in new)  # (1, batch, hidden) each
 
 
 # ================================================================================== weights: scratch <-> fused
@@ -531,7 +563,7 @@ class RNNModel(RNNPreTrainedModel):
                 if input_ids.dim() != 2 or input_ids.is_floating_point():
                     raise ValueError(f"input_ids must be an integer tensor of shape (batch, seq_len), got {tuple(input_ids.shape)} {input_ids.dtype}.")
                 self._check_length(input_ids.shape[1])
-                low, high = int(input_ids.min()), int(input_ids.max())
+                low, high = (int(v) for v in torch.aminmax(input_ids))  # one pass over the ids
                 if low < 0 or high >= config.vocab_size:
                     bad = low if low < 0 else high
                     raise ValueError(
@@ -612,9 +644,13 @@ class RNNModel(RNNPreTrainedModel):
             raise ValueError(f"The cache holds {cache.states[0][0].shape[1]} rows but the input has {batch_size}.")
         carried = cache is not None and not cache.is_empty()
         mask = self._valid_positions(attention_mask, batch_size, seq_len, cache)
+        # One new position (every carried step of generation): `step_layer` runs each layer's cell once, with no
+        # sorting, packing or per-step masks; a row padded at this position keeps its state and outputs 0.
+        single_step = seq_len == 1 and not config.bidirectional
 
         lengths = order = None
         empty = []
+        x_run = x
         if mask is not None:
             lengths = mask.sum(dim=1)  # (batch,)
             empty = (lengths == 0).nonzero().flatten().tolist()
@@ -623,12 +659,11 @@ class RNNModel(RNNPreTrainedModel):
                     f"attention_mask marks every position of row(s) {empty} as padding; an empty sequence has no "
                     f"state to read. Drop those rows from the batch."
                 )
-            # Valid positions first, in their order (a stable sort), so that each row is right padded.
-            order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # (batch, T)
-            x_run = x.gather(1, order[..., None].expand_as(x))
-            inverse = torch.argsort(order, dim=1)
-        else:
-            x_run = x
+            if not single_step:
+                # Valid positions first, in their order (a stable sort), so that each row is right padded.
+                order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # (batch, T)
+                x_run = x.gather(1, order[..., None].expand_as(x))
+                inverse = torch.argsort(order, dim=1)
 
         def restore(h):  # back to the caller's positions; padded positions hold 0
             return h if order is None else h.gather(1, inverse[..., None].expand_as(h))
@@ -644,7 +679,15 @@ class RNNModel(RNNPreTrainedModel):
             else:
                 zeros = h.new_zeros(config.num_directions, batch_size, config.hidden_size)
                 state = (zeros, zeros) if config.cell_type == "lstm" else (zeros,)
-            if isinstance(layer, nn.RNNBase):
+            if single_step:
+                final = step_layer(layer, h[:, 0], state)  # (1, batch, hidden) each
+                if mask is not None:
+                    padded = ~mask  # (batch, 1)
+                    final = tuple(torch.where(padded[None], s0, s) for s0, s in zip(state, final, strict=True))
+                    out = final[0][0][:, None].masked_fill(padded[..., None], 0.0)
+                else:
+                    out = final[0][0][:, None]  # (batch, 1, hidden)
+            elif isinstance(layer, nn.RNNBase):
                 out, final = run_fused_layer(layer, h, lengths, state)
                 if lengths is not None and empty:  # rows with nothing new keep their state and output 0
                     keep = (lengths == 0)[None, :, None]
@@ -658,7 +701,8 @@ class RNNModel(RNNPreTrainedModel):
                 hidden_states = hidden_states + (restore(h),)
         last_hidden_state = restore(h)
         h_n = new_states[-1][0]  # (directions, batch, hidden)
-        pooler_output = torch.cat(list(h_n), dim=-1)  # forward state at the last valid step | backward at the first
+        # forward state at the last valid step | backward at the first
+        pooler_output = h_n[0] if len(h_n) == 1 else torch.cat(list(h_n), dim=-1)
 
         if use_cache:
             cache = cache if cache is not None else RNNCache()
@@ -733,6 +777,45 @@ class RNNForCausalLM(RNNPreTrainedModel, GenerationMixin):
 
     def set_output_embeddings(self, value):
         self.lm_head = value
+
+    def prepare_inputs_for_generation(
+        self,
+        input_ids: torch.LongTensor,
+        next_sequence_length: int | None = None,
+        cache: RNNCache | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        is_first_iteration: bool | None = False,
+        **kwargs,
+    ) -> dict:
+        """The inputs of one `generate` step: the positions the state has not read yet, the state and the mask.
+
+        `GenerationMixin`'s version also builds position ids and 4D masks for attention models, and for a class
+        registered for remote code (as this one is) inspects ``forward``'s signature on every step: 75-100 us per
+        call against ~8 us for this one, on carried steps of 0.4 ms (2 x 256 LSTM; transformers 5.25, two shared CPU
+        cores). This one passes on what the RNN reads.
+        """
+        if cache is None:
+            cache = kwargs.pop("past_key_values", None)  # the older name of the cache
+        if inputs_embeds is not None and is_first_iteration:  # the prompt given as embeddings, read once
+            embeds = inputs_embeds if next_sequence_length is None else inputs_embeds[:, -next_sequence_length:]
+            model_inputs = {"input_ids": None, "inputs_embeds": embeds}
+        else:
+            ids = input_ids if next_sequence_length is None else input_ids[:, -next_sequence_length:]
+            model_inputs = {"input_ids": ids}
+        if cache is not None:
+            model_inputs["cache"] = cache
+        if attention_mask is not None:
+            model_inputs["attention_mask"] = attention_mask
+        for key, value in kwargs.items():  # use_cache, logits_to_keep, output_hidden_states, ...
+            if key != "labels" and key not in model_inputs:
+                model_inputs[key] = value
+        device = self.lm_head.weight.device  # generate may keep its growing token tensor elsewhere
+        for key in ("input_ids", "inputs_embeds", "attention_mask"):
+            value = model_inputs.get(key)
+            if value is not None and value.device != device:
+                model_inputs[key] = value.to(device)
+        return model_inputs
 
     def forward(
         self,
