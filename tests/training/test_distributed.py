@@ -70,3 +70,37 @@ def test_independent_duplicates_are_refused(tmp_path):
     assert "would train as independent duplicates" in done.stderr
     assert "ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2" in done.stderr
     assert not (tmp_path / "dup").exists()  # refused before the output folder was created
+
+
+def test_bf16_training_reports_the_saved_full_precision_weights(tmp_path):
+    """Under ``--mixed-precision bf16`` Accelerate wraps the model's forward in autocast. The metrics written at
+    the end must still describe the fp32 weights that are saved and that ``from_pretrained`` loads."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import classicnets  # noqa: F401  (registers the architectures with the Auto classes)
+    from classicnets.data import load_dataset
+    from classicnets.evaluation import evaluate_folder
+
+    out = tmp_path / "bf16"
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "ACCELERATE_USE_CPU")}
+    cmd = [ACCELERATE, "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "bf16",
+           "--dynamo_backend", "no", "-m", "classicnets", "train", "rnn", "--dataset", "tiny_shakespeare",
+           "--data-source", "offline", "--hidden-size", "32", "--block-size", "32", "--max-steps", "20",
+           "--per-device-train-batch-size", "16", "--mixed-precision", "bf16", "--seed", "0", "--disable-tqdm",
+           "--output-dir", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**env, "HF_HUB_OFFLINE": "1"}, timeout=600,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    recorded = json.loads((out / "metrics.json").read_text())["validation_loss"]
+    again = evaluate_folder(str(out), "tiny_shakespeare", split="validation", data_source="offline")
+    assert again["matches_training"] and again["loss"] == pytest.approx(recorded, rel=1e-6)
+    # The premise: bf16 autocast moves this loss (by ~8e-6 relative on these weights) beyond evaluate's 1e-6
+    # tolerance, so an evaluation left under autocast would not match.
+    model = AutoModelForCausalLM.from_pretrained(out).eval()
+    text = load_dataset("tiny_shakespeare", source="offline")["validation"][0]["text"][:4096]
+    ids = AutoTokenizer.from_pretrained(out)(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        full = model(input_ids=ids, labels=ids).loss.item()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = model(input_ids=ids, labels=ids).loss.item()
+    assert abs(full - half) > 2e-6 * full

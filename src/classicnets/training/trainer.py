@@ -14,6 +14,7 @@ whatever the number of processes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -168,6 +169,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.test_prefix = test_prefix
         self.should_training_stop = False
+        self.state: dict | None = None  # the training state, once train() has returned
         # Refuse before building the Accelerator: its state is process-wide and cannot be rebuilt. The first
         # PartialState fixes that state for the process, so it must honour ACCELERATE_USE_CPU exactly as the
         # Accelerator would (PartialState alone ignores it and a CPU "multi-GPU" launch would fall apart).
@@ -219,14 +221,19 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def evaluate(self, dataloader, prefix: str = "eval") -> dict:
-        """Metrics over the whole (unsharded) dataset, gathered from every process without duplicates."""
+        """Metrics over the whole (unsharded) dataset, gathered from every process without duplicates.
+
+        Runs under the training's mixed precision while training; once training has ended, ``self.model`` has lost
+        Accelerate's autocast wrapper and this measures the saved full-precision weights, as ``from_pretrained``
+        and ``classicnets evaluate`` load them."""
         model, task, acc = self.model, self.task, self.accelerator
         was_training = model.training
         model.eval()
         parts = []
+        autocast = acc.autocast if self.state is None else contextlib.nullcontext
         for batch in dataloader:
             inputs = task.model_inputs(batch, train=False, generator=None, device=acc.device)
-            with acc.autocast():
+            with autocast():
                 outputs = model(**inputs)
             parts.append([t.cpu() for t in acc.gather_for_metrics(task.eval_tensors(outputs, inputs))])
         model.train(was_training)
@@ -238,6 +245,7 @@ class Trainer:
     def train(self) -> TrainOutput:
         args, acc, task = self.args, self.accelerator, self.task
         set_seed(args.seed)
+        self.state = None
         model = self.model
         if args.torch_compile:
             model = torch.compile(model)
@@ -398,6 +406,10 @@ class Trainer:
             acc.unwrap_model(model).load_state_dict(best_state)
             self.log(f"Restored the best weights (update {state['best_step']}, "
                      f"{args.metric_for_best_model}={state['best_metric']:.4f}).")
+        # The reported metrics describe the saved full-precision weights: drop the DDP container and the
+        # mixed-precision forward wrapper (bf16 autocast moves the measured loss).
+        self.model = acc.unwrap_model(model, keep_fp32_wrapper=False)
+        self.state = state
         metrics = {"train_runtime": round(state["elapsed"], 3), "global_step": state["global_step"],
                    "epoch": round(state["epoch"] + state["batch_in_epoch"] / len(train_dl), 4),
                    "stopped_early": state["stopped_early"]}
@@ -408,7 +420,6 @@ class Trainer:
         if args.report_to == "tensorboard":
             acc.log({k: v for k, v in metrics.items() if isinstance(v, float)}, step=state["global_step"])
             acc.end_training()
-        self.state = state
         return TrainOutput(global_step=state["global_step"], metrics=metrics, history=state["history"])
 
 
