@@ -112,3 +112,36 @@ def test_matplotlib_is_imported_lazily():
         node.module or "" for node in top_level if isinstance(node, ast.ImportFrom)
     ]
     assert not [name for name in names if name.startswith(("matplotlib", "pyplot"))]
+
+
+def test_image_mosaic_places_every_image_in_its_tile():
+    import torch
+
+    from classicnets.plots import image_mosaic
+
+    images = torch.arange(5, dtype=torch.float32).view(5, 1, 1, 1).expand(5, 1, 2, 3) / 10  # image i is all i/10
+    mosaic = image_mosaic(images, ncol=2, padding=1)
+    assert mosaic.shape == (3 * 3 + 1, 2 * 4 + 1, 1)
+    for i in range(5):
+        top, left = 1 + (i // 2) * 3, 1 + (i % 2) * 4
+        assert (mosaic[top:top + 2, left:left + 3] == pytest.approx(i / 10))
+    assert (mosaic[7:9, 5:8] == 1.0).all()  # the missing sixth tile is padding
+    assert (mosaic[0] == 1.0).all() and (mosaic[:, 4] == 1.0).all()  # the padding lines between tiles
+
+
+def test_image_grid_png_and_its_errors(tmp_path):
+    import numpy as np
+
+    from classicnets.plots import plot_image_grid
+
+    images = np.random.default_rng(0).random((12, 3, 8, 8))
+    path = plot_image_grid(images, tmp_path / "grid.png", ncol=6, row_labels=["real", "fake"], title="t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="row_labels has 3 entries for 2 rows of 6 images"):
+        plot_image_grid(images, tmp_path / "x.png", ncol=6, row_labels=["a", "b", "c"])
+    images[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        plot_image_grid(images, tmp_path / "y.png")
+    with pytest.raises(ValueError, match=r"shape \(N, C, H, W\)"):
+        plot_image_grid(images[0], tmp_path / "z.png")
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()

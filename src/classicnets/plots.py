@@ -177,4 +177,81 @@ def plot_learning_curves(
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-__all__ = ["plot_learning_curves"]
+def image_mosaic(images, ncol: int, padding: int = 1, pad_value: float = 1.0):
+    """Tiles ``images`` (N, C, H, W) row by row into one (rows*(H+p)+p, ncol*(W+p)+p, C) float array.
+
+    Image ``i`` lands at row ``i // ncol``, column ``i % ncol``; the last row is padded with ``pad_value``.
+    Values are clipped to [0, 1] (pixel intensities), so pass images already scaled to that range.
+    """
+    import numpy as np
+
+    array = images.detach().float().cpu().numpy() if hasattr(images, "detach") else np.asarray(images, dtype=float)
+    if array.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(array.shape)}.")
+    n, c, h, w = array.shape
+    if n == 0 or ncol < 1:
+        raise ValueError(f"need at least one image and ncol >= 1, got {n} images and ncol={ncol}.")
+    if not np.isfinite(array).all():
+        raise ValueError("images hold NaN or infinite values; a picture of them would be meaningless.")
+    rows = math.ceil(n / ncol)
+    mosaic = np.full((rows * (h + padding) + padding, ncol * (w + padding) + padding, c), pad_value, dtype=float)
+    for i, image in enumerate(np.clip(array, 0.0, 1.0)):
+        top, left = padding + (i // ncol) * (h + padding), padding + (i % ncol) * (w + padding)
+        mosaic[top:top + h, left:left + w] = image.transpose(1, 2, 0)
+    return mosaic
+
+
+def plot_image_grid(
+    images,
+    path: str | os.PathLike,
+    *,
+    ncol: int = 10,
+    row_labels: Sequence[str] | None = None,
+    title: str | None = None,
+    dpi: int = 100,
+) -> Path:
+    """Writes ``images`` (N, C, H, W, values in [0, 1]) as one PNG mosaic: reconstruction grids (originals and
+    reconstructions on alternate rows), sample grids (one row per class) or latent interpolations.
+
+    Args:
+        images: a tensor or array of N images with 1 (drawn in grey) or 3 channels.
+        path: where to write the PNG, atomically (parent folders are created).
+        ncol: images per row.
+        row_labels: optional text left of each row (as many as there are rows).
+        title: optional title above the mosaic.
+
+    Returns:
+        The path of the written PNG.
+    """
+    mosaic = image_mosaic(images, ncol)
+    rows = math.ceil(len(images) / ncol)
+    if row_labels is not None and len(row_labels) != rows:
+        raise ValueError(f"row_labels has {len(row_labels)} entries for {rows} rows of {ncol} images.")
+    Figure, FigureCanvasAgg = _import_matplotlib()
+    height, width = mosaic.shape[:2]
+    scale = max(0.02, 6.0 / max(width, 1))  # inches per pixel: about 6 inches wide
+    fig = Figure(figsize=(width * scale + (1.2 if row_labels else 0.2), height * scale + (0.5 if title else 0.2)),
+                 dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    if mosaic.shape[2] == 1:
+        ax.imshow(mosaic[:, :, 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        ax.imshow(mosaic, interpolation="nearest")
+    ax.set_xticks([])
+    tile = (height - 1) / rows
+    if row_labels:
+        ax.set_yticks([1 + tile * (r + 0.5) for r in range(rows)], list(row_labels))
+        ax.tick_params(axis="y", length=0)
+    else:
+        ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+__all__ = ["image_mosaic", "plot_image_grid", "plot_learning_curves"]
