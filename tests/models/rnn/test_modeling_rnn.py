@@ -646,11 +646,13 @@ def test_causal_lm_loss_ignores_minus_100_padding_and_pad_tokens_but_not_eos():
 
 
 # ---------------------------------------------------------------------------------------- forecasting
+@pytest.mark.parametrize("from_last", [False, True], ids=["level", "from_last"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
-def test_forecast_rolls_out_as_rerunning_the_extended_series(bidirectional):
+def test_forecast_rolls_out_as_rerunning_the_extended_series(bidirectional, from_last):
     torch.manual_seed(0)
     model = RNNForTimeSeriesForecasting(RNNConfig(cell_type="lstm", input_size=2, hidden_size=5, num_layers=2,
-                                                  prediction_length=2, bidirectional=bidirectional)).eval()
+                                                  prediction_length=2, bidirectional=bidirectional,
+                                                  forecast_from_last=from_last)).eval()
     past = torch.randn(3, 6, 2, generator=seeded(0))
     mask = torch.ones(3, 6, dtype=torch.long)
     mask[1, :2] = 0  # a shorter series, left padded
@@ -679,6 +681,28 @@ def test_forecasting_head_one_step_and_multi_step_outputs():
         torch.testing.assert_close(out.loss, ((out.predictions - future) ** 2).mean())
         summary = model.rnn(input_values=past).pooler_output
         torch.testing.assert_close(out.predictions.flatten(1), model.forecast_head(summary))
+
+
+def test_forecast_from_last_predicts_the_change_from_the_last_observed_value():
+    torch.manual_seed(0)
+    config = RNNConfig(cell_type="gru", input_size=2, hidden_size=4, prediction_length=3, input_mean=[10.0, -5.0],
+                       input_std=[2.0, 4.0], forecast_from_last=True)
+    model = RNNForTimeSeriesForecasting(config).eval()
+    past, future = torch.randn(3, 6, 2) * 3 + 7, torch.randn(3, 3, 2)
+    mask = torch.ones(3, 6, dtype=torch.long)
+    mask[1, :2] = 0  # left padded: the last value is still at step 5
+    mask[2, 4:] = 0  # right padded: the last observed value is at step 3
+    out = model(past_values=past, attention_mask=mask, labels=future)
+    last = torch.stack([past[0, 5], past[1, 5], past[2, 3]])[:, None]  # (3, 1, 2)
+    std = torch.tensor([2.0, 4.0])
+    summary = model.rnn(input_values=(past - torch.tensor([10.0, -5.0])) / std, attention_mask=mask).pooler_output
+    head = model.forecast_head(summary).view(3, 3, 2)
+    torch.testing.assert_close(out.predictions, last + std * head)
+    torch.testing.assert_close(out.loss, (((future - last) / std - head) ** 2).mean())
+    with torch.no_grad():  # a zero head is the naive forecast: the last observed value, repeated
+        model.forecast_head.weight.zero_()
+        model.forecast_head.bias.zero_()
+    torch.testing.assert_close(model(past_values=past, attention_mask=mask).predictions, last.expand(3, 3, 2))
 
 
 # ---------------------------------------------------------------------------------------- transformers.Trainer

@@ -56,6 +56,10 @@ class RNNConfig(PretrainedConfig):
             series (input standardisation for real-valued inputs). When set, the forecasting head reads
             ``(x - mean) / std``, predicts in those units and returns its predictions in the original units, so a
             saved model takes and returns raw values; its MSE loss is measured in standardised units.
+        forecast_from_last (`bool`, defaults to `False`): the forecasting head predicts the change from the last
+            observed value, ``y_hat_{t+k} = x_t + std * head(s)``: a net with a zero head is the naive forecast, and
+            levels outside the training range (where a saturating state cannot follow) keep the naive forecast's
+            accuracy.
         forget_bias (`float`, defaults to 1.0): initial bias of the LSTM forget gate (Gers et al. 2000;
             Jozefowicz, Zaremba & Sutskever, "An empirical exploration of recurrent network architectures", ICML 2015).
         initializer_range (`float`, defaults to 0.1): half-width of the uniform initialisation of the embeddings.
@@ -90,6 +94,7 @@ class RNNConfig(PretrainedConfig):
     prediction_length: int = 1
     input_mean: list[float] | None = None
     input_std: list[float] | None = None
+    forecast_from_last: bool = False
     forget_bias: float = 1.0
     initializer_range: float = 0.1
     pad_token_id: int | None = None

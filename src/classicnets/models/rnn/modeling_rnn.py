@@ -937,6 +937,8 @@ class RNNForTimeSeriesForecasting(RNNPreTrainedModel):
         batch_size = past_values.shape[0]
         scaled = self.forecast_head(self.dropout(out.pooler_output))  # (batch, prediction_length * input_size)
         scaled = scaled.view(batch_size, self.config.prediction_length, self.config.input_size)
+        if self.config.forecast_from_last:  # y_hat = x_last + std * head: the head predicts the standardised change
+            loc = self._last_observed(past_values, attention_mask)
         predictions = scaled * scale + loc  # back to the units of past_values
         loss = None
         if labels is not None:
@@ -950,6 +952,15 @@ class RNNForTimeSeriesForecasting(RNNPreTrainedModel):
         if return_dict is False:
             return tuple(v for v in (loss, predictions, out.cache, out.hidden_states) if v is not None)
         return RNNForecastOutput(loss=loss, predictions=predictions, cache=out.cache, hidden_states=out.hidden_states)
+
+    @staticmethod
+    def _last_observed(past_values: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """(batch, 1, input_size): each series' value at its last unmasked step (padding on either side)."""
+        if attention_mask is None:
+            return past_values[:, -1:]
+        steps = torch.arange(1, attention_mask.shape[1] + 1, device=attention_mask.device)
+        last = (attention_mask.to(steps.dtype) * steps).argmax(dim=1)  # the latest position whose mask is 1
+        return past_values[torch.arange(past_values.shape[0], device=past_values.device), last][:, None]
 
     def _standardisation(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The config's (input_mean, input_std) as tensors of shape (input_size,), or (0, 1) when not set."""
