@@ -10,8 +10,15 @@ scored by MAE and RMSE in sunspot numbers:
 - AutoReg: statsmodels' ``AutoReg`` with the lag order chosen by AIC (up to 36 months) on the training part,
   fitted there once and applied to the whole series with those parameters;
 - the LSTM: ``classicnets train rnn --dataset sunspots_monthly`` (one LSTM layer of 64 units reading the last
-  132 months, standardised with the training part's mean and standard deviation), over several seeds; each saved
-  folder is reloaded and evaluated again, and the example fails if that does not reproduce training's numbers.
+  132 months, standardised with the training part's mean and standard deviation, predicting the change from the
+  last observed month: ``forecast_from_last``), over several seeds; each saved folder is reloaded and evaluated
+  again, and the example fails if that does not reproduce training's numbers.
+
+The recipe (64 units, weight decay 0.1, 300 updates of 64 windows, ~8 passes over the 2,369 training windows) was
+chosen among seven (16 to 64 units, 300 to 1,500 updates, weight decay 0 to 1, with and without
+``forecast_from_last``) by the MAE on a validation part, the last 15% of the training months
+(``--validation-split 0.15``), never by the held-out months. Longer training overfits: 1,500 updates of the
+plain 64-unit LSTM give a validation MAE of 12.14 against 11.57 for this recipe.
 
 Run (about a minute per seed on two CPU cores; needs ``pip install statsmodels`` or ``classicnets[baselines]``):
 
@@ -20,8 +27,9 @@ Run (about a minute per seed on two CPU cores; needs ``pip install statsmodels``
 One seed from the command line:
 
     classicnets train rnn --dataset sunspots_monthly --output-dir runs/lstm-sunspots --hidden-size 64 \
-        --block-size 132 --max-steps 1500 --per-device-train-batch-size 64 --learning-rate 3e-3 \
-        --lr-scheduler cosine --max-grad-norm 1.0 --seed 0
+        --config-overrides "forecast_from_last=true" --block-size 132 --max-steps 300 \
+        --per-device-train-batch-size 64 --learning-rate 3e-3 --lr-scheduler cosine --max-grad-norm 1.0 \
+        --weight-decay 0.1 --seed 0
 """
 
 from __future__ import annotations
@@ -40,9 +48,9 @@ from classicnets.training import TrainingArguments, run_training
 
 hf_logging.disable_progress_bar()
 
-CONFIG = {"cell_type": "lstm", "hidden_size": 64, "num_layers": 1}
-RECIPE = {"block_size": 132, "max_steps": 1500, "per_device_train_batch_size": 64, "learning_rate": 3e-3,
-          "lr_scheduler_type": "cosine", "max_grad_norm": 1.0}
+CONFIG = {"cell_type": "lstm", "hidden_size": 64, "num_layers": 1, "forecast_from_last": True}
+RECIPE = {"block_size": 132, "max_steps": 300, "per_device_train_batch_size": 64, "learning_rate": 3e-3,
+          "lr_scheduler_type": "cosine", "max_grad_norm": 1.0, "weight_decay": 0.1}
 
 
 def errors(predicted: np.ndarray, actual: np.ndarray) -> dict:
