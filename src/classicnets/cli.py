@@ -9,6 +9,8 @@ Examples:
     classicnets train cnn --preset lenet5 --dataset mnist --output-dir runs/lenet5-mnist
     ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 -m classicnets train cnn ...
     classicnets evaluate runs/lenet5-mnist --dataset mnist
+    classicnets train vae --preset burda --dataset mnist --output-dir runs/vae-mnist --importance-samples 1000
+    classicnets train autoencoder --dataset mnist --output-dir runs/dae --config-overrides "corruption=masking"
     classicnets push runs/lenet5-mnist --repo-id me/lenet5-mnist
     classicnets train cnn --init-from me/lenet5-mnist --freeze-backbone --dataset fashion_mnist --output-dir runs/ft
 """

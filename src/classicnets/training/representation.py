@@ -200,7 +200,7 @@ def write_pictures(folder: str | Path, model, dataset, label_names, arch: str) -
     if arch == "vae":
         samples = model.sample(100, generator=torch.Generator().manual_seed(PICTURE_SEED)).cpu()
         plot_image_grid(samples, folder / "samples.png", ncol=GRID_COLUMNS, title="Samples: decoder mean for z ~ N(0, I)")
-        pictures.append(("samples.png", "100 samples: the decoder's mean E[x | z] for z ~ N(0, I)"))
+        pictures.append(("samples.png", "100 samples: the decoder's mean for z ~ N(0, I)"))
 
     # Interpolations between the codes of two test images of different classes.
     pairs = _interpolation_pairs(labels, 5, generator)
@@ -246,7 +246,7 @@ def evaluation_section(arch: str, config, args: TrainingArguments, num_test: int
         + " of an image (the image processor scales the pixels to [0, 1], as in training):\n\n"
         "```python\nimport classicnets\nfrom transformers import pipeline\n\n"
         "extract = pipeline(\"image-feature-extraction\", model=\"<this folder or repo>\")\n"
-        "code = extract(image)  # [[h_1, ..., h_k]]\n```\n"
+        f"code = extract(image)  # [[{config.latent_size} numbers]]\n```\n"
     )
     if arch == "autoencoder":
         error = ("binary cross-entropy between the image and `sigmoid` of the decoder's logits, in nats per image "
