@@ -9,6 +9,8 @@ Examples:
     classicnets train cnn --preset lenet5 --dataset mnist --output-dir runs/lenet5-mnist
     ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 -m classicnets train cnn ...
     classicnets evaluate runs/lenet5-mnist --dataset mnist
+    classicnets train vae --preset burda --dataset mnist --output-dir runs/vae-mnist --importance-samples 1000
+    classicnets train autoencoder --dataset mnist --output-dir runs/dae --config-overrides "corruption=masking"
     classicnets push runs/lenet5-mnist --repo-id me/lenet5-mnist
     classicnets train cnn --init-from me/lenet5-mnist --freeze-backbone --dataset fashion_mnist --output-dir runs/ft
 """
@@ -22,7 +24,7 @@ import sys
 
 from .training.arguments import AUGMENTATIONS, BEST_MODEL_METRICS, MIXED_PRECISION, OPTIMIZERS, REPORT_TO, SCHEDULERS
 
-ARCHS = ("mlp", "cnn", "rnn")
+ARCHS = ("mlp", "cnn", "rnn", "autoencoder", "vae")
 DATASET_NAMES = ("mnist", "fashion_mnist", "digits")  # the image datasets (mlp, cnn)
 SEQUENCE_DATASET_NAMES = ("tiny_shakespeare", "moby_dick", "spam_assassin", "sunspots_monthly")  # rnn
 # Every named dataset, for `train` and `data list/prepare` (kept in step with classicnets.data.DATASETS by a test;
@@ -79,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("arch", choices=ARCHS,
                    help="architecture family: mlp (multilayer perceptron) or cnn (LeNet/VGG/ResNet-style) for image "
                         "datasets; rnn (RNN/LSTM/GRU) for text and time series: a language model on tiny_shakespeare "
-                        "or moby_dick, a classifier on spam_assassin, a forecaster on sunspots_monthly")
+                        "or moby_dick, a classifier on spam_assassin, a forecaster on sunspots_monthly; autoencoder "
+                        "(dense/conv, denoising, sparse, tied) or vae (variational autoencoder) for image datasets")
     g = t.add_argument_group("run")
     _add(g, "--output-dir", required=True, help="folder for the model, card, plots and checkpoints/")
     _add(g, "--overwrite-output-dir", action="store_true", help="replace a previous classicnets run in --output-dir")
@@ -88,8 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--dataset", required=True, choices=ALL_DATASET_NAMES, help="named dataset (see `classicnets data list`)")
     _add(g, "--data-source", default="auto", choices=("auto", "offline", "hub"),
          help="auto: the Hub when reachable, else the pinned offline source")
-    _add(g, "--preset", default=None, choices=("lenet5", "vgg_style", "resnet_style"),
-         help="named cnn config (LeCun et al. 1998; VGG- and ResNet-style stacks)")
+    _add(g, "--preset", default=None,
+         choices=("lenet5", "vgg_style", "resnet_style", "hinton_salakhutdinov", "burda", "kingma_welling"),
+         help="named config: cnn lenet5 (LeCun et al. 1998), vgg_style, resnet_style; autoencoder "
+              "hinton_salakhutdinov (784-1000-500-250-30, Science 2006); vae burda (784-200-200-50 tanh, IWAE paper) "
+              "or kingma_welling (500 tanh units, AEVB paper)")
     _add(g, "--hidden-sizes", type=int, nargs="+", default=None,
          help="MLP: widths of the hidden layers; CNN: channels of each conv stage")
     _add(g, "--hidden-act", default=None,
@@ -106,8 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--tokenizer", default=None, choices=("char", "bpe"),
          help="rnn on text: char (language-model default) or byte-level bpe (classifier default)")
     _add(g, "--tokenizer-vocab-size", type=int, default=8000, help="vocabulary size of a bpe tokenizer")
+    _add(g, "--latent-size", type=int, default=None,
+         help="autoencoder, vae: units of the code h / dimension of z (defaults 32 / 20)")
+    _add(g, "--binarize", default=None, choices=("dynamic", "fixed", "none"),
+         help="vae: binarize training images anew each time they are seen (dynamic; the default for the Bernoulli "
+              "decoder), once with --seed (fixed), or not (none; the Gaussian decoder's default). Test images are "
+              "binarized once with a fixed seed unless none")
+    _add(g, "--importance-samples", type=int, default=None, metavar="K",
+         help="vae: samples per test image of the importance-sampled negative log-likelihood measured at the end "
+              "(default 100; 0 skips it; published results use 1000 or 5000)")
     _add(g, "--config-overrides", default=None,
-         help='any config field, e.g. "fc_hidden_sizes=[120,84],residual=true"')
+         help='any config field, e.g. "fc_hidden_sizes=[120,84],residual=true" or, for an autoencoder, '
+              '"corruption=masking,corruption_level=0.3,sparsity=l1,reconstruction_loss=bce"')
     g = t.add_argument_group("optimisation")
     g.add_argument("--epochs", "--num-train-epochs", "--num_train_epochs", type=float, default=3.0,
                    dest="num_train_epochs", help="passes over the training set (ignored when --max-steps > 0)")
@@ -224,7 +240,7 @@ def _train(ns) -> int:
 
     overrides = _parse_overrides(ns.config_overrides) if ns.config_overrides else {}
     for flag in ("hidden_sizes", "hidden_act", "normalization", "hidden_dropout_prob", "pooling", "cell_type",
-                 "hidden_size", "num_layers"):
+                 "hidden_size", "num_layers", "latent_size"):
         value = getattr(ns, flag)
         if value is not None:
             overrides[flag] = tuple(value) if isinstance(value, list) else value

@@ -47,6 +47,11 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
     folder = resolve_checkpoint(model_dir)
     if spec.task != "image-classification":
         return evaluate_sequence_folder(folder, spec, split, batch_size, data_source, trust_remote_code)
+    from .loading import check_checkpoint_folder
+    from .training.representation import MODEL_TYPES, evaluate_representation_folder
+
+    if check_checkpoint_folder(folder).get("model_type") in MODEL_TYPES:  # an autoencoder or VAE: no classes
+        return evaluate_representation_folder(folder, spec, split, batch_size, data_source, trust_remote_code)
     classes = check_classes(spec, classes if classes is not None else recorded_classes(folder))
     label_names = [spec.label_names[c] for c in classes] if classes else list(spec.label_names)
     model = load_pretrained(folder, trust_remote_code=trust_remote_code).eval()

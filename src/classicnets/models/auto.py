@@ -42,8 +42,9 @@ REGISTRY = (
     (GANConfig, {AutoModel: GANModel}),
 )
 
-# The names users type on the command line (image families only until the training side learns sequences).
-ARCHITECTURES = {"mlp": MLPConfig, "cnn": CNNConfig, "rnn": RNNConfig}
+# The names users type on the command line (`classicnets train ARCH`).
+ARCHITECTURES = {"mlp": MLPConfig, "cnn": CNNConfig, "rnn": RNNConfig, "autoencoder": AutoencoderConfig,
+                 "vae": VAEConfig}
 
 
 def register_all() -> None:

@@ -16,6 +16,7 @@ MIXED_PRECISION = ("no", "bf16", "fp16")
 AUGMENTATIONS = ("none", "shift", "shift_rotate")
 REPORT_TO = ("none", "tensorboard")
 TOKENIZERS = ("char", "bpe")
+BINARIZATIONS = ("dynamic", "fixed", "none")  # variational autoencoders on grey-level images
 # Metrics that early stopping may watch; the task must report the one chosen (checked when training starts).
 BEST_MODEL_METRICS = ("eval_loss", "eval_accuracy", "eval_f1", "eval_mae", "eval_rmse", "eval_perplexity")
 HIGHER_IS_BETTER = ("eval_accuracy", "eval_f1")
@@ -74,6 +75,12 @@ class TrainingArguments:
         log_gradient_norms: Every N updates, record the gradient norm of every layer (before clipping) and, for
             recurrent nets, the norm of the gradient reaching each time step's state on a fixed batch at the start
             and the end; written to ``gradient_norms.json`` and PNG plots in the output folder, shown in the card.
+        binarize: Variational autoencoders with a Bernoulli decoder: ``dynamic`` (the default: each training image is
+            binarized anew, ``Bernoulli`` of its intensities, every time it is seen), ``fixed`` (the training set is
+            binarized once with ``seed``) or ``none`` (grey levels as targets: not a likelihood of discrete data).
+            Held-out images are always binarized once with a fixed seed, unless ``none``.
+        importance_samples: Variational autoencoders: samples ``k`` of the importance-sampled test negative
+            log-likelihood measured at the end of training (default 100; 0 skips it).
         torch_compile: Compile the model with ``torch.compile`` (opt-in: helps MLPs, slows LeNet on CPU).
         disable_tqdm: Hide the progress bar.
         init_from: Start from a pretrained checkpoint (a local folder or a Hub repo id) of the same architecture
@@ -137,6 +144,8 @@ class TrainingArguments:
     train_subset: int | None = None
     eval_subset: int | None = None
     log_gradient_norms: int | None = None
+    binarize: str | None = None
+    importance_samples: int | None = None
     torch_compile: bool = False
     disable_tqdm: bool = False
     init_from: str | None = None
@@ -172,6 +181,12 @@ class TrainingArguments:
         choice("metric_for_best_model", BEST_MODEL_METRICS)
         if self.tokenizer is not None:
             choice("tokenizer", TOKENIZERS)
+        if self.binarize is not None:
+            choice("binarize", BINARIZATIONS)
+        if self.importance_samples is not None and (isinstance(self.importance_samples, bool) or not isinstance(
+                self.importance_samples, int) or self.importance_samples < 0):
+            raise ValueError(f"--importance-samples must be an int >= 0 (0: no NLL estimate), got "
+                             f"{self.importance_samples!r}.")
         positive = {
             "per_device_train_batch_size": self.per_device_train_batch_size,
             "per_device_eval_batch_size": self.per_device_eval_batch_size,
@@ -238,4 +253,4 @@ class TrainingArguments:
         return {k: v for k, v in dataclasses.asdict(self).items() if k != "hub_token"}
 
 
-__all__ = ["TrainingArguments", "BEST_MODEL_METRICS", "HIGHER_IS_BETTER", "TOKENIZERS", "OPTIMIZERS", "SCHEDULERS", "MIXED_PRECISION", "AUGMENTATIONS", "REPORT_TO"]
+__all__ = ["TrainingArguments", "BINARIZATIONS", "BEST_MODEL_METRICS", "HIGHER_IS_BETTER", "TOKENIZERS", "OPTIMIZERS", "SCHEDULERS", "MIXED_PRECISION", "AUGMENTATIONS", "REPORT_TO"]

@@ -19,8 +19,10 @@ from pathlib import Path
 import torch
 
 from ..models.auto import ARCHITECTURES
+from ..models.autoencoder import AutoencoderConfig
 from ..models.cnn import CNNConfig, CNNForImageClassification
 from ..models.mlp import MLPForImageClassification
+from ..models.vae import VAEConfig
 from ..utils import atomic_write_text, share_files
 from .arguments import TrainingArguments
 from .sequence import DEFAULT_TOKENIZER, TrainingRun
@@ -32,11 +34,15 @@ logger = logging.getLogger(__name__)
 IMAGE_CLASSIFIERS = {"mlp": MLPForImageClassification, "cnn": CNNForImageClassification}
 # The tasks each architecture trains from the command line.
 TRAINABLE = {"mlp": ("image-classification",), "cnn": ("image-classification",),
-             "rnn": ("text-generation", "text-classification", "time-series-forecasting")}
+             "rnn": ("text-generation", "text-classification", "time-series-forecasting"),
+             # Image datasets; their labels only colour the latent-space picture.
+             "autoencoder": ("image-classification",), "vae": ("image-classification",)}
 PRESETS = {
     "cnn": {"lenet5": CNNConfig.lenet5, "vgg_style": CNNConfig.vgg_style, "resnet_style": CNNConfig.resnet_style},
     "mlp": {},
     "rnn": {},
+    "autoencoder": {"hinton_salakhutdinov": AutoencoderConfig.hinton_salakhutdinov},
+    "vae": {"burda": VAEConfig.burda, "kingma_welling": VAEConfig.kingma_welling},
 }
 RUN_FILE = "run.json"
 
@@ -303,11 +309,14 @@ def _transfer_section(args: TrainingArguments, base_name: str, model, head_repla
 
 def export(output_dir: str, model, processor, args: TrainingArguments, metrics: dict, history: list,
            arch: str, dataset_spec, preset: str | None, repo_id: str | None = None, head_replaced: bool = False,
-           held_out_split: str = "test", facts: dict | None = None, gradient_recorder=None) -> Path:
+           held_out_split: str = "test", facts: dict | None = None, gradient_recorder=None, card_task: str | None = None,
+           write_extras=None) -> Path:
     """Writes the final model folder: every file is built in a temporary folder, then moved into place.
 
     ``processor`` (an image processor or a tokenizer, or ``None``) is saved beside the model so that pipelines
-    load it; a language model also gets sampling defaults in ``generation_config.json``.
+    load it; a language model also gets sampling defaults in ``generation_config.json``. ``write_extras(folder,
+    model)`` may add pictures and card sections (autoencoders, VAEs); ``card_task`` replaces the dataset's task on
+    the card.
     """
     from ..cards import write_model_card
     from ..hub import looks_like_repo_id
@@ -338,6 +347,13 @@ def export(output_dir: str, model, processor, args: TrainingArguments, metrics: 
                 pictures += write_gradient_plots(gradient_recorder, tmp)
             except ImportError:
                 pass  # matplotlib missing: warned about above
+        extra_sections = {}
+        if write_extras is not None:
+            try:
+                more, extra_sections = write_extras(tmp, model)
+                pictures += more
+            except ImportError:
+                warnings.warn("matplotlib is not installed (pip install 'classicnets[plots]'): no pictures.", stacklevel=2)
         atomic_write_text(tmp / "metrics.json", json.dumps(metrics, indent=2))
         hyper = {k: v for k, v in args.to_dict().items() if k not in ("output_dir", "extra", "resume_from_checkpoint")}
         atomic_write_text(tmp / "training_args.json", json.dumps(hyper, indent=2))
@@ -357,8 +373,10 @@ def export(output_dir: str, model, processor, args: TrainingArguments, metrics: 
             extra = {"Transfer learning": _transfer_section(args, base_name, model, head_replaced, dataset_name)}
         if facts:
             extra = {**(extra or {}), "Data": _data_section(dataset_spec, held_out_split, facts)}
+        if extra_sections:
+            extra = {**(extra or {}), **extra_sections}
         write_model_card(
-            tmp, family=arch, model_name=name, task=dataset_spec.task, dataset_name=dataset_name,
+            tmp, family=arch, model_name=name, task=card_task or dataset_spec.task, dataset_name=dataset_name,
             dataset_id=dataset_spec.hub_id, dataset_split=held_out_split, metrics=card_metrics,
             hyperparameters={"architecture": arch, "preset": preset, **card_hyperparameters(args, num_processes, dataset_spec.task)},
             config=model.config.to_dict(),
@@ -438,7 +456,14 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
     from accelerate.utils import set_seed
 
     set_seed(args.seed)
-    if spec.task == "image-classification":
+    if arch != "vae" and (args.binarize is not None or args.importance_samples is not None):
+        raise ValueError(f"--binarize and --importance-samples are for vae (binarized images, importance-sampled "
+                         f"likelihood); {arch} does not use them. Drop them.")
+    if arch in ("autoencoder", "vae"):
+        from .representation import build_representation_run
+
+        run = build_representation_run(arch, spec, args, preset, config_overrides, data_source)
+    elif spec.task == "image-classification":
         run = _image_run(arch, spec, args, preset, config_overrides, data_source)
     else:
         run = _sequence_run(arch, spec, args, preset, config_overrides, data_source)
@@ -479,7 +504,8 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
         unwrapped = getattr(unwrapped, "_orig_mod", unwrapped)  # torch.compile wrapper
         export(args.output_dir, unwrapped, run.processor, args, metrics, result.history, arch, spec,
                preset, repo_id=card_target(args, repo_id), head_replaced=run.head_replaced,
-               held_out_split=run.held_out_split, facts=run.facts, gradient_recorder=recorder)
+               held_out_split=run.held_out_split, facts=run.facts, gradient_recorder=recorder,
+               card_task=run.card_task, write_extras=run.write_extras)
     acc.wait_for_everyone()
     if args.push_to_hub and acc.is_main_process:
         from ..hub import push_to_hub

@@ -52,6 +52,8 @@ class TrainingRun:
     processor: Any = None  # the tokenizer or image processor saved with the model; None for a time series
     facts: dict = field(default_factory=dict)  # sizes and settings for the model card
     head_replaced: bool = False  # an --init-from model got a new output layer
+    card_task: str | None = None  # the card's pipeline task when it is not the dataset's (autoencoders, VAEs)
+    write_extras: Any = None  # (folder, trained model) -> (pictures [(file, caption)], card sections {heading: text})
 
 
 def block_size(args: TrainingArguments, task: str) -> int:

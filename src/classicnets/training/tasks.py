@@ -13,6 +13,8 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
+from .arguments import BINARIZATIONS
+
 
 class TensorBatchDataset(Dataset):
     """Tensors held in memory and sliced a whole batch at a time.
@@ -334,10 +336,207 @@ class ForecastingTask:
                 "loss": (sq_err.sum() / n).item() / self.scale ** 2, "num_windows": abs_err.numel()}
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Representation learning: autoencoders (reconstruction) and variational autoencoders (ELBO).
+# ----------------------------------------------------------------------------------------------------------------
+# Seeds of what the evaluation draws, the same in every run and in `classicnets evaluate`, so that two models are
+# compared on the same binarized test images, the same ELBO noise and the same importance samples.
+TEST_BINARIZATION_SEED = 0  # the fixed binarization of a held-out split
+ELBO_NOISE_SEED = 1  # the eps of the one-sample ELBO estimate of each held-out image
+NLL_SEED = 2  # the importance samples (one generator per block of NLL_BLOCK images)
+NLL_BLOCK = 100
+
+
+def bernoulli_binarize(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """A binary image drawn pixel by pixel from ``Bernoulli(x)``, ``x`` (batch, C, H, W) intensities in [0, 1].
+
+    The binarization of MNIST used for likelihoods since Salakhutdinov & Murray (ICML 2008). Drawing it anew each
+    time an image is seen ("dynamic binarization") regularises; one seeded draw kept for good ("fixed") gives a
+    test set whose likelihood can be compared between models. ``u < x`` with ``u ~ U[0, 1)`` is 0 where ``x = 0``
+    and 1 where ``x = 1``, exactly. The uniforms come from ``generator`` (on its own device), so a CPU generator gives
+    the same images to a GPU run.
+    """
+    source = generator.device if generator is not None else x.device
+    u = torch.rand(x.shape, generator=generator, device=source, dtype=torch.float32).to(x.device)
+    return (u < x).to(x.dtype)
+
+
+def fixed_binarization(images: torch.Tensor, seed: int = TEST_BINARIZATION_SEED) -> torch.Tensor:
+    """One seeded Bernoulli binarization of a whole split of uint8 images (0..255), as uint8 images holding 0 or 255.
+
+    Binarize the whole split before selecting classes or a subset, so an image keeps the same binary version
+    whatever else is evaluated with it.
+    """
+    x = images.to(torch.float32) / 255.0
+    return (bernoulli_binarize(x, torch.Generator().manual_seed(seed)) * 255).to(torch.uint8)
+
+
+class ReconstructionTask:
+    """Autoencoders: images (uint8) -> ``pixel_values`` in [0, 1]; the model's own loss; its reconstruction error.
+
+    Training batches go through the model in training mode with the loop's generator, so a denoising autoencoder
+    corrupts them (Gaussian or masking noise, drawn from that generator and saved with every checkpoint) and compares
+    the reconstruction with the clean image; the sparsity penalty is part of the model's loss. Evaluation runs in
+    eval mode: no corruption. Metrics per held-out image:
+
+    - ``loss``: the model's reconstruction error ``l(x, x_hat)`` summed over the pixels (binary cross-entropy in nats
+      for ``reconstruction_loss="bce"``, squared error for ``"mse"``), without the sparsity penalty (a batch quantity
+      for the KL penalty);
+    - ``mse``: the mean squared error per pixel of the reconstructed image (``sigmoid`` of the logits for bce), a
+      scale that compares bce and mse models.
+    """
+
+    name = "image-feature-extraction"
+    greater_is_better = {"loss": False, "mse": False}
+
+    def __init__(self, reconstruction_loss: str = "mse"):
+        self.reconstruction_loss = reconstruction_loss
+
+    def dataset(self, images: torch.Tensor, labels: torch.Tensor) -> TensorBatchDataset:
+        return TensorBatchDataset(images=images, labels=labels)
+
+    def model_inputs(self, batch: dict, train: bool, generator: torch.Generator | None, device) -> dict:
+        x = batch["images"].to(device=device, dtype=torch.float32) / 255.0  # (batch, C, H, W) in [0, 1]
+        inputs = {"pixel_values": x, "return_loss": True}
+        if train:
+            inputs["generator"] = generator  # the denoising corruption (the model corrupts in training mode only)
+        return inputs
+
+    def loss(self, outputs, inputs: dict, label_smoothing: float = 0.0) -> torch.Tensor:
+        return outputs.loss  # mean_i l(x_i, g(f(x~_i))) + Omega(h)
+
+    def eval_tensors(self, outputs, inputs: dict) -> tuple[torch.Tensor, ...]:
+        """Per image: (the model's reconstruction error, the mean squared error per pixel of the reconstruction)."""
+        x = inputs["pixel_values"].float()
+        logits = outputs.logits.float()
+        x_hat = torch.sigmoid(logits) if self.reconstruction_loss == "bce" else logits
+        return outputs.reconstruction_loss.double(), (x_hat - x).pow(2).flatten(1).mean(1).double()
+
+    def compute_metrics(self, errors: torch.Tensor, squared: torch.Tensor) -> dict:
+        return {"loss": errors.mean().item(), "mse": squared.mean().item()}
+
+
+class VAETask:
+    """Variational autoencoders: the negative ELBO (weighted by ``beta``) to train; ELBO, reconstruction and KL in nats
+    per image to evaluate; an importance-sampled negative log-likelihood once at the end.
+
+    Data: images (uint8) -> ``pixel_values`` in [0, 1]. With ``binarize="dynamic"`` every training image is binarized
+    anew each time it is seen (``Bernoulli`` of its intensities, drawn from the loop's generator, which is saved with
+    every checkpoint, so a resumed run sees the same binary images); ``"fixed"`` binarizes the training set once with
+    the run's seed (see :meth:`train_dataset`); ``"none"`` trains on the grey levels. Held-out images are binarized
+    once, with the fixed seed :data:`TEST_BINARIZATION_SEED` (unless ``"none"``), so every run and
+    ``classicnets evaluate`` see the same binary test set.
+
+    Evaluation estimates ``ELBO(x) = log p(x | z) - KL(q(z | x) || p(z))`` with one sample ``z = mu + sigma * eps`` per
+    image whose ``eps`` is fixed per image (drawn once with :data:`ELBO_NOISE_SEED`, carried by the evaluation
+    dataset), so the estimate does not depend on the batch size or the number of processes. Metrics: ``elbo``,
+    ``reconstruction`` (``-log p(x | z)``), ``kl`` and ``loss`` (``reconstruction + beta * kl``, the training
+    objective; ``-elbo`` for ``beta = 1``), means over the images in nats. :meth:`final_metrics` adds
+    ``nll``, the importance-sampled estimate of ``-log p(x)`` with ``importance_samples`` samples (Burda et al. 2015).
+    """
+
+    name = "image-feature-extraction"
+    greater_is_better = {"loss": False, "elbo": True, "reconstruction": False, "kl": False}
+
+    def __init__(self, latent_size: int, beta: float = 1.0, binarize: str = "dynamic", importance_samples: int = 100):
+        if binarize not in BINARIZATIONS:
+            raise ValueError(f"binarize={binarize!r} is not supported; choose one of {', '.join(BINARIZATIONS)}.")
+        if not isinstance(importance_samples, int) or importance_samples < 0:
+            raise ValueError(f"importance_samples must be an int >= 0 (0: no NLL estimate), got {importance_samples!r}.")
+        self.latent_size = latent_size
+        self.beta = beta
+        self.binarize = binarize
+        self.importance_samples = importance_samples
+
+    # ------------------------------------------------------------------ data
+    def train_dataset(self, images: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> TensorBatchDataset:
+        """The training images: as they are (dynamic or no binarization), or binarized once with ``seed``."""
+        if self.binarize == "fixed":
+            images = fixed_binarization(images, seed)
+        return TensorBatchDataset(images=images, labels=labels)
+
+    def eval_dataset(self, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor | None = None
+                     ) -> TensorBatchDataset:
+        """Held-out images: ``images`` is a whole split (uint8), binarized with the fixed test seed (unless
+        ``binarize="none"``) and given the fixed ``eps`` (latent_size,) of each image's ELBO estimate, both drawn for
+        the whole split; then only the rows ``index`` are kept (all when ``None``), so an image keeps its binary
+        version and its noise whatever subset or classes are evaluated. ``labels`` are those of the kept rows."""
+        if self.binarize != "none":
+            images = fixed_binarization(images)
+        eps = self.elbo_noise(len(images))
+        if index is not None:
+            images, eps = images[index], eps[index]
+        return TensorBatchDataset(images=images, labels=labels, eps=eps)
+
+    def elbo_noise(self, n: int) -> torch.Tensor:
+        """The fixed ``eps`` of the ELBO estimate of the first ``n`` held-out images, shape (n, latent_size)."""
+        return torch.randn(n, self.latent_size, generator=torch.Generator().manual_seed(ELBO_NOISE_SEED))
+
+    # ------------------------------------------------------------------ the loop's interface
+    def model_inputs(self, batch: dict, train: bool, generator: torch.Generator | None, device) -> dict:
+        x = batch["images"].to(device=device, dtype=torch.float32) / 255.0  # (batch, C, H, W) in [0, 1]
+        if train:
+            if self.binarize == "dynamic":
+                x = bernoulli_binarize(x, generator)
+            # The reparameterization noise comes from the same generator: resumed runs replay it.
+            return {"pixel_values": x, "return_loss": True, "generator": generator}
+        return {"pixel_values": x, "eps": batch["eps"].to(device=device, dtype=torch.float32)}
+
+    def eval_forward(self, model, inputs: dict):
+        """The one-sample ELBO terms of each image with its fixed ``eps`` (the loop calls this instead of ``forward``
+        in evaluation): ``-log p(x | z)`` and ``KL(q || p)`` through the model's own ``encode``, ``decode``,
+        ``log_likelihood`` and ``kl_divergence``."""
+        model = getattr(model, "module", model)  # DistributedDataParallel
+        model = getattr(model, "_orig_mod", model)  # torch.compile
+        x, eps = inputs["pixel_values"], inputs["eps"]
+        mu, logvar = model.encode(x)  # (batch, latent_size) each
+        z = mu + torch.exp(0.5 * logvar) * eps.to(mu.dtype)  # z = mu + sigma * eps
+        logits = model.decode(z)
+        return {"reconstruction_loss": -model.log_likelihood(logits, x), "kl_divergence": model.kl_divergence(mu, logvar)}
+
+    def loss(self, outputs, inputs: dict, label_smoothing: float = 0.0) -> torch.Tensor:
+        return outputs.loss  # mean_i [-log p(x_i | z_i) + beta KL_i], one reparameterized z_i per image
+
+    def eval_tensors(self, outputs, inputs: dict) -> tuple[torch.Tensor, ...]:
+        """Per image: (-log p(x | z), KL) in nats."""
+        return outputs["reconstruction_loss"].double(), outputs["kl_divergence"].double()
+
+    def compute_metrics(self, reconstruction: torch.Tensor, kl: torch.Tensor) -> dict:
+        rec, kl_mean = reconstruction.mean().item(), kl.mean().item()
+        return {"loss": rec + self.beta * kl_mean, "elbo": -(rec + kl_mean), "reconstruction": rec, "kl": kl_mean}
+
+    @torch.no_grad()
+    def final_metrics(self, model, dataset: TensorBatchDataset) -> dict:
+        """``nll``: the mean importance-sampled ``-log p(x)`` over ``dataset`` in nats with ``importance_samples``
+        samples per image (``k = 1`` is the negative one-sample ELBO, larger ``k`` tightens the bound), and
+        ``nll_samples`` = k. Blocks of :data:`NLL_BLOCK` images each draw from a generator seeded with
+        ``NLL_SEED + block``, so the estimate does not depend on any batch size. Empty when k = 0."""
+        if not self.importance_samples:
+            return {}
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        total = torch.zeros((), dtype=torch.float64)
+        n = len(dataset)
+        for block, start in enumerate(range(0, n, NLL_BLOCK)):
+            batch = dataset.__getitems__(list(range(start, min(start + NLL_BLOCK, n))))
+            x = batch["images"].to(device=device, dtype=torch.float32) / 255.0
+            generator = torch.Generator().manual_seed(NLL_SEED + block)
+            nll = model.importance_sampled_nll(x, k=self.importance_samples, generator=generator)
+            total += nll.double().sum().cpu()
+        model.train(was_training)
+        return {"nll": (total / n).item(), "nll_samples": self.importance_samples}
+
+
 __all__ = [
+    "BINARIZATIONS",
     "ForecastingTask",
     "ImageClassificationTask",
     "LanguageModelingTask",
+    "ReconstructionTask",
+    "VAETask",
+    "bernoulli_binarize",
+    "fixed_binarization",
     "TextClassificationTask",
     "TensorBatchDataset",
     "affine_images",

@@ -234,7 +234,8 @@ class Trainer:
         for batch in dataloader:
             inputs = task.model_inputs(batch, train=False, generator=None, device=acc.device)
             with autocast():
-                outputs = model(**inputs)
+                # A task may evaluate through the model's own methods instead of forward (the VAE's fixed-noise ELBO).
+                outputs = task.eval_forward(model, inputs) if hasattr(task, "eval_forward") else model(**inputs)
             parts.append([t.cpu() for t in acc.gather_for_metrics(task.eval_tensors(outputs, inputs))])
         model.train(was_training)
         columns = [torch.cat(col) for col in zip(*parts, strict=True)]
@@ -417,6 +418,9 @@ class Trainer:
             metrics.update(self.evaluate(eval_dl, "eval"))
         if test_dl is not None:
             metrics.update(self.evaluate(test_dl, self.test_prefix))
+            if hasattr(task, "final_metrics"):  # measured once, on the final weights (e.g. the VAE's sampled NLL)
+                final = task.final_metrics(self.model, self.test_dataset)
+                metrics.update({f"{self.test_prefix}_{k}": v for k, v in final.items()})
         if args.report_to == "tensorboard":
             acc.log({k: v for k, v in metrics.items() if isinstance(v, float)}, step=state["global_step"])
             acc.end_training()
