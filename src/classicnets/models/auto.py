@@ -43,7 +43,7 @@ REGISTRY = (
 )
 
 # The names users type on the command line (image families only until the training side learns sequences).
-ARCHITECTURES = {"mlp": MLPConfig, "cnn": CNNConfig, "rnn": RNNConfig}
+ARCHITECTURES = {"mlp": MLPConfig, "cnn": CNNConfig, "rnn": RNNConfig, "gan": GANConfig}
 
 
 def register_all() -> None:
