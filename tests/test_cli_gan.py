@@ -104,6 +104,19 @@ def test_recorded_metrics_are_measured_on_the_saved_weights(conditional_run, mni
     assert "samples.png" in card.text and "Real-data floor" in card.text
 
 
+def test_evaluate_recomputes_the_recorded_metrics_from_the_folder(conditional_run, capsys):
+    out, metrics = conditional_run
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data-source", "offline"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model_class"] == "GANModel" and result["dataset"] == "mnist"
+    assert result["test_frechet_distance"] == metrics["test_frechet_distance"]
+    assert result["test_conditional_accuracy"] == metrics["test_conditional_accuracy"]
+    assert result["matches_training"] is True
+    assert main(["evaluate", str(out), "--split", "train", "--data-source", "offline"]) == 2
+    assert "measured against the test images" in capsys.readouterr().err
+
+
 def test_unconditional_dcgan_and_the_sample_command(tmp_path, mnist_reference, capsys, one_thread):
     out, metrics = train(tmp_path, "dcgan", "--preset", "dcgan", "--config-overrides", SMALL_DCGAN, "--max-steps", "4",
                          "--logging-steps", "2", "--num-eval-samples", "300", reference=mnist_reference)

@@ -280,6 +280,54 @@ def export_gan(output_dir: str, model: GANModel, args: TrainingArguments, metric
     return out
 
 
+def evaluate_gan_folder(folder: str | os.PathLike, dataset: str, split: str = "test", data_source: str = "auto",
+                        trust_remote_code: bool = False) -> dict:
+    """The metrics ``classicnets train gan`` recorded, recomputed in this process from the saved folder.
+
+    The model is loaded with ``AutoModel``; the sample count, seeds, classes, training subset and reference
+    classifier come from the folder's ``metrics.json`` and ``training_args.json``, so the numbers match what
+    training measured (``matches_training``) when the weights are those that were measured.
+
+    Raises:
+        ValueError: a split other than ``test``, or a dataset the folder was not trained on.
+    """
+    from transformers import AutoModel
+
+    from ..data import DATASETS, check_classes, image_tensors, load_dataset, select_classes
+    from ..evaluation import recorded_dataset
+    from ..loading import load_pretrained
+    from .runner import split_train
+
+    folder = Path(folder)
+    if split != "test":
+        raise ValueError(f"A GAN is measured against the test images; --split {split} is not supported.")
+    trained_on = recorded_dataset(folder)
+    if trained_on is not None and trained_on != dataset:
+        raise ValueError(f"{folder} was trained on {trained_on}, not {dataset}; evaluate it on {trained_on}.")
+    model = load_pretrained(folder, AutoModel, expected_model_type="classicnets_gan",
+                            trust_remote_code=trust_remote_code).eval()
+    recorded_args = json.loads((folder / "training_args.json").read_text()) if (
+        folder / "training_args.json").is_file() else {}
+    recorded = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
+    spec = DATASETS[dataset]
+    seed = recorded_args.get("seed", 0)
+    classes = check_classes(spec, recorded_args.get("classes"))
+    extra = recorded_args.get("extra") or {}
+    reference = _reference_for(spec, extra.get("reference_classifier"), data_source, 1)
+    splits = load_dataset(spec.name, source=data_source)
+    images, labels = select_classes(*image_tensors(splits["train"]), classes)
+    train_idx, _ = split_train(len(labels), 0.0, recorded_args.get("train_subset"), seed)
+    test_images, _ = select_classes(*image_tensors(splits["test"]), classes)
+    num = recorded.get("num_eval_samples") or extra.get("num_eval_samples") or DEFAULT_NUM_EVAL_SAMPLES
+    metrics = evaluate_gan(model, reference, test_images, images[train_idx], num, seed=seed + 1,
+                           classifier_labels=list(classes) if classes else None)
+    result = {"model": str(folder), "model_class": type(model).__name__, "dataset": dataset, "split": split, **metrics}
+    keys = [k for k in ("test_frechet_distance", "test_conditional_accuracy") if k in metrics and k in recorded]
+    if keys:
+        result["matches_training"] = all(recorded[k] == metrics[k] for k in keys)
+    return result
+
+
 def run_gan_training(dataset: str, args: TrainingArguments, preset: str | None = None,
                      config_overrides: dict | None = None, data_source: str = "auto",
                      reference_classifier: str | None = None,
@@ -375,5 +423,6 @@ def run_gan_training(dataset: str, args: TrainingArguments, preset: str | None =
     return metrics
 
 
-__all__ = ["ADAM_BETAS", "GAN_PRESETS", "check_gan_arguments", "evaluate_gan", "export_gan", "run_gan_training",
+__all__ = ["ADAM_BETAS", "GAN_PRESETS", "check_gan_arguments", "evaluate_gan", "evaluate_gan_folder", "export_gan",
+           "run_gan_training",
            "sample_in_batches"]
