@@ -1,4 +1,4 @@
-"""The ``classicnets`` command line: ``train``, ``evaluate``, ``push`` and ``data``.
+"""The ``classicnets`` command line: ``train``, ``evaluate``, ``sample``, ``push`` and ``data``.
 
 Thin by design: it parses flags and calls ``classicnets.training.run_training``, ``classicnets.loading`` and
 ``classicnets.data``. Flags follow transformers/accelerate habits (``--output-dir``, ``--seed``,
@@ -11,6 +11,8 @@ Examples:
     classicnets evaluate runs/lenet5-mnist --dataset mnist
     classicnets train vae --preset burda --dataset mnist --output-dir runs/vae-mnist --importance-samples 1000
     classicnets train autoencoder --dataset mnist --output-dir runs/dae --config-overrides "corruption=masking"
+    classicnets train gan --preset conditional --dataset mnist --output-dir runs/cgan-mnist --max-steps 3000
+    classicnets sample runs/cgan-mnist --labels 7 --num-samples 20 --output sevens.png
     classicnets push runs/lenet5-mnist --repo-id me/lenet5-mnist
     classicnets train cnn --init-from me/lenet5-mnist --freeze-backbone --dataset fashion_mnist --output-dir runs/ft
 """
@@ -24,7 +26,7 @@ import sys
 
 from .training.arguments import AUGMENTATIONS, BEST_MODEL_METRICS, MIXED_PRECISION, OPTIMIZERS, REPORT_TO, SCHEDULERS
 
-ARCHS = ("mlp", "cnn", "rnn", "autoencoder", "vae")
+ARCHS = ("mlp", "cnn", "rnn", "autoencoder", "vae", "gan")
 DATASET_NAMES = ("mnist", "fashion_mnist", "digits")  # the image datasets (mlp, cnn)
 SEQUENCE_DATASET_NAMES = ("tiny_shakespeare", "moby_dick", "spam_assassin", "sunspots_monthly")  # rnn
 # Every named dataset, for `train` and `data list/prepare` (kept in step with classicnets.data.DATASETS by a test;
@@ -66,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, evaluate and prepare data for the classic deep-learning architectures as Hugging Face "
                     "models. `classicnets COMMAND --help` explains each command.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,push,data}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,sample,push,data}")
 
     # ------------------------------------------------------------------ train
     t = sub.add_parser(
@@ -82,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="architecture family: mlp (multilayer perceptron) or cnn (LeNet/VGG/ResNet-style) for image "
                         "datasets; rnn (RNN/LSTM/GRU) for text and time series: a language model on tiny_shakespeare "
                         "or moby_dick, a classifier on spam_assassin, a forecaster on sunspots_monthly; autoencoder "
-                        "(dense/conv, denoising, sparse, tied) or vae (variational autoencoder) for image datasets")
+                        "(dense/conv, denoising, sparse, tied) or vae (variational autoencoder) for image datasets; "
+                        "gan (MLP GAN, DCGAN, class-conditional GAN) learns to generate the images of mnist or "
+                        "fashion_mnist")
     g = t.add_argument_group("run")
     _add(g, "--output-dir", required=True, help="folder for the model, card, plots and checkpoints/")
     _add(g, "--overwrite-output-dir", action="store_true", help="replace a previous classicnets run in --output-dir")
@@ -92,10 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--data-source", default="auto", choices=("auto", "offline", "hub"),
          help="auto: the Hub when reachable, else the pinned offline source")
     _add(g, "--preset", default=None,
-         choices=("lenet5", "vgg_style", "resnet_style", "hinton_salakhutdinov", "burda", "kingma_welling"),
+         choices=("lenet5", "vgg_style", "resnet_style", "hinton_salakhutdinov", "burda", "kingma_welling", "mlp",
+                  "dcgan", "conditional"),
          help="named config: cnn lenet5 (LeCun et al. 1998), vgg_style, resnet_style; autoencoder "
               "hinton_salakhutdinov (784-1000-500-250-30, Science 2006); vae burda (784-200-200-50 tanh, IWAE paper) "
-              "or kingma_welling (500 tanh units, AEVB paper)")
+              "or kingma_welling (500 tanh units, AEVB paper); gan mlp (Goodfellow et al. 2014), dcgan (Radford et "
+              "al. 2016), conditional (a class-conditional DCGAN, Mirza & Osindero 2014)")
     _add(g, "--hidden-sizes", type=int, nargs="+", default=None,
          help="MLP: widths of the hidden layers; CNN: channels of each conv stage")
     _add(g, "--hidden-act", default=None,
@@ -129,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                    dest="num_train_epochs", help="passes over the training set (ignored when --max-steps > 0)")
     _add(g, "--max-steps", type=int, default=-1, help="optimizer updates; overrides --epochs when > 0")
     _add(g, "--per-device-train-batch-size", type=int, default=128, help="examples per process and step")
-    g.add_argument("--learning-rate", "--learning_rate", "--lr", type=float, default=1e-3, help="peak learning rate")
+    g.add_argument("--learning-rate", "--learning_rate", "--lr", type=float, default=None,
+                   help="peak learning rate (default 1e-3; 2e-4 for gan, as in DCGAN)")
     _add(g, "--optimizer", default="adamw", choices=OPTIMIZERS,
          help="adamw (decoupled weight decay), adam, sgd (with --momentum/--nesterov) or rmsprop")
     _add(g, "--weight-decay", type=float, default=0.0,
@@ -171,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add(g, "--log-gradient-norms", type=int, default=None, metavar="N",
          help="every N updates record each layer's gradient norm (and, for rnn, the gradient reaching each time "
               "step at the start and end of training); saved as gradient_norms.json and PNG plots")
+    g = t.add_argument_group("GAN evaluation (no downloads)")
+    _add(g, "--num-eval-samples", type=int, default=None,
+         help="gan: samples (and as many test images) for the final Frechet distance (default 10000)")
+    _add(g, "--reference-classifier", default=None, metavar="DIR",
+         help="gan: a classifier folder whose penultimate-layer features measure the Frechet distance (default: "
+              "the library's own LeNet-5 for the dataset, trained once and cached)")
     g = t.add_argument_group("transfer learning")
     _add(g, "--init-from", default=None, metavar="DIR_OR_REPO_ID",
          help="start from a pretrained checkpoint of the same architecture (a folder or a Hub repo id); its output "
@@ -210,6 +223,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add(e, "--trust-remote-code", action="store_true",
          help="allow the folder's own model code to run (only needed without classicnets installed)")
 
+    # ------------------------------------------------------------------ sample
+    s = sub.add_parser(
+        "sample", help="draw images from a saved GAN folder into a PNG grid",
+        description="Load MODEL_DIR (a `classicnets train gan` folder or Hub repo) with transformers' AutoModel and "
+                    "write NUM_SAMPLES images drawn with a seeded generator as one PNG grid; the same seed gives the "
+                    "same images.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    s.add_argument("model_dir", help="a folder written by `classicnets train gan`, or a Hub repo id")
+    _add(s, "--output", required=True, help="the PNG file to write (atomically)")
+    _add(s, "--num-samples", type=int, default=100, help="how many images to draw")
+    _add(s, "--labels", type=int, nargs="+", default=None, metavar="ID",
+         help="conditional GANs only: one class id for every image, or one per image; default: the classes in turn")
+    _add(s, "--seed", type=int, default=0, help="seed of the generator that draws the latents z")
+    _add(s, "--ncol", type=int, default=10, help="images per row of the grid")
+    _add(s, "--revision", default=None, help="branch, tag or commit of a Hub repo")
+    _add(s, "--trust-remote-code", action="store_true",
+         help="allow the folder's own model code to run (only needed without classicnets installed)")
+
     # ------------------------------------------------------------------ push
     p = sub.add_parser(
         "push", help="push a saved model folder to the Hugging Face Hub",
@@ -244,8 +276,15 @@ def _train(ns) -> int:
         value = getattr(ns, flag)
         if value is not None:
             overrides[flag] = tuple(value) if isinstance(value, list) else value
+    if ns.learning_rate is None:
+        ns.learning_rate = 2e-4 if ns.arch == "gan" else 1e-3
+    extra = {k: getattr(ns, k) for k in ("reference_classifier", "num_eval_samples") if getattr(ns, k) is not None}
+    if extra and ns.arch != "gan":
+        raise ValueError(f"{', '.join('--' + k.replace('_', '-') for k in extra)}: GAN evaluation flags; drop them "
+                         f"for {ns.arch}.")
     fields = TrainingArguments.__dataclass_fields__
     args = TrainingArguments(**{k: tuple(v) if isinstance(v, list) else v for k, v in vars(ns).items() if k in fields})
+    args.extra = extra
     metrics = run_training(ns.arch, ns.dataset, args, preset=ns.preset, config_overrides=overrides,
                            data_source=ns.data_source)
     from accelerate import PartialState
@@ -274,6 +313,28 @@ def _evaluate(ns) -> int:
                               data_source=ns.data_source, trust_remote_code=ns.trust_remote_code)
     metrics["model"] = ns.model_dir + (f"@{ns.revision}" if ns.revision else "")  # as given, not the cache path
     print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _sample(ns) -> int:
+    import torch
+    from transformers import AutoModel
+
+    from .hub import resolve_checkpoint
+    from .loading import load_pretrained
+    from .plots import plot_image_grid
+
+    if ns.num_samples < 1 or ns.ncol < 1:
+        raise ValueError(f"--num-samples and --ncol must be >= 1, got {ns.num_samples} and {ns.ncol}.")
+    folder = resolve_checkpoint(ns.model_dir, revision=ns.revision)
+    model = load_pretrained(folder, AutoModel, expected_model_type="classicnets_gan",
+                            trust_remote_code=ns.trust_remote_code).eval()
+    labels = ns.labels
+    if labels is not None and len(labels) == 1:
+        labels = labels[0]  # one class for every image
+    images = model.sample(ns.num_samples, labels=labels, generator=torch.Generator().manual_seed(ns.seed))
+    path = plot_image_grid((images + 1) / 2, ns.output, ncol=ns.ncol)
+    print(json.dumps({"model": ns.model_dir, "output": str(path), "num_samples": ns.num_samples, "seed": ns.seed}))
     return 0
 
 
@@ -319,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.disable_progress_bar()
     try:
-        return {"train": _train, "evaluate": _evaluate, "push": _push, "data": _data}[ns.command](ns)
+        return {"train": _train, "evaluate": _evaluate, "sample": _sample, "push": _push, "data": _data}[ns.command](ns)
     except (ValueError, RuntimeError, OSError) as err:  # OSError: missing files, Hub and network errors
         print(f"classicnets {ns.command}: error: {err}", file=sys.stderr)
         return 2

@@ -45,6 +45,10 @@ def evaluate_folder(model_dir: str, dataset: str, split: str = "test", batch_siz
         raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(sorted(DATASETS))}.")
     spec = DATASETS[dataset]
     folder = resolve_checkpoint(model_dir)
+    if _model_type(folder) == "classicnets_gan":  # a generator is measured by its samples, not by accuracy
+        from .training.gan_runner import evaluate_gan_folder
+
+        return evaluate_gan_folder(folder, dataset, split, data_source, trust_remote_code)
     if spec.task != "image-classification":
         return evaluate_sequence_folder(folder, spec, split, batch_size, data_source, trust_remote_code)
     from .loading import check_checkpoint_folder
@@ -162,6 +166,13 @@ def _training_args(folder: Path) -> dict:
         return json.loads((Path(folder) / "training_args.json").read_text())
     except (OSError, ValueError):
         return {}
+
+
+def _model_type(folder: Path) -> str | None:
+    try:
+        return json.loads((Path(folder) / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def recorded_dataset(folder: str | Path) -> str | None:

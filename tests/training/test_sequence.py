@@ -299,7 +299,7 @@ def test_char_language_model_learns_and_generates_through_the_pipeline(tmp_path)
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["rnn", "--dataset", "mnist"], "mnist is a image-classification dataset, which rnn does not train; use autoencoder or cnn or mlp or vae"),
+        (["rnn", "--dataset", "mnist"], "mnist is a image-classification dataset, which rnn does not train; use autoencoder or cnn or gan or mlp or vae"),
         (["cnn", "--dataset", "spam_assassin"], "spam_assassin is a text-classification dataset.*use rnn"),
         (["rnn", "--dataset", "sunspots_monthly", "--augment", "shift"], "--augment shift shifts and rotates images"),
         (["rnn", "--dataset", "spam_assassin", "--config-overrides", "vocab_size=10"], "vocab_size cannot be overridden"),

@@ -44,7 +44,7 @@ REGISTRY = (
 
 # The names users type on the command line (`classicnets train ARCH`).
 ARCHITECTURES = {"mlp": MLPConfig, "cnn": CNNConfig, "rnn": RNNConfig, "autoencoder": AutoencoderConfig,
-                 "vae": VAEConfig}
+                 "vae": VAEConfig, "gan": GANConfig}
 
 
 def register_all() -> None:

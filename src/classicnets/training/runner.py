@@ -25,6 +25,7 @@ from ..models.mlp import MLPForImageClassification
 from ..models.vae import VAEConfig
 from ..utils import atomic_write_text, share_files
 from .arguments import TrainingArguments
+from .gan_runner import GAN_PRESETS
 from .sequence import DEFAULT_TOKENIZER, TrainingRun
 from .tasks import ImageClassificationTask
 from .trainer import Trainer
@@ -36,13 +37,15 @@ IMAGE_CLASSIFIERS = {"mlp": MLPForImageClassification, "cnn": CNNForImageClassif
 TRAINABLE = {"mlp": ("image-classification",), "cnn": ("image-classification",),
              "rnn": ("text-generation", "text-classification", "time-series-forecasting"),
              # Image datasets; their labels only colour the latent-space picture.
-             "autoencoder": ("image-classification",), "vae": ("image-classification",)}
+             "autoencoder": ("image-classification",), "vae": ("image-classification",),
+             "gan": ("image-classification",)}  # a GAN learns the images of a labelled image dataset
 PRESETS = {
     "cnn": {"lenet5": CNNConfig.lenet5, "vgg_style": CNNConfig.vgg_style, "resnet_style": CNNConfig.resnet_style},
     "mlp": {},
     "rnn": {},
     "autoencoder": {"hinton_salakhutdinov": AutoencoderConfig.hinton_salakhutdinov},
     "vae": {"burda": VAEConfig.burda, "kingma_welling": VAEConfig.kingma_welling},
+    "gan": GAN_PRESETS,
 }
 RUN_FILE = "run.json"
 
@@ -446,6 +449,10 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
         names = sorted(n for n, s in DATASETS.items() if s.task in TRAINABLE[arch])
         raise ValueError(f"{dataset} is a {spec.task} dataset, which {arch} does not train; use {' or '.join(fits)} "
                          f"for it, or give {arch} one of {', '.join(names)}.")
+    if arch == "gan":  # two networks, two optimizers, its own loop, metrics and folder (see gan_runner.py)
+        from .gan_runner import run_gan_training
+
+        return run_gan_training(dataset, args, preset, config_overrides, data_source, **args.extra)
     repo_id = hub_repo_id(args) if args.push_to_hub else None
     if args.push_to_hub:  # fail before training, not after it
         from ..hub import check_repo_id, hub_endpoint, require_reachable, resolve_token
