@@ -427,9 +427,10 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
                  config_overrides: dict | None = None, data_source: str = "auto", callbacks=()) -> dict:
     """Trains ``arch`` on the named dataset and saves the model folder; returns the final metrics.
 
-    Image datasets train ``mlp`` or ``cnn`` classifiers; text and time-series datasets train ``rnn`` models (a
-    language model, a text classifier or a forecaster, as the dataset's task says; see
-    :mod:`classicnets.training.sequence`).
+    Image datasets train ``mlp`` or ``cnn`` classifiers, ``autoencoder`` or ``vae`` representation models (see
+    :mod:`classicnets.training.representation`) and ``gan`` generators (their own two-optimizer loop, see
+    :mod:`classicnets.training.gan_runner`); text and time-series datasets train ``rnn`` models (a language model,
+    a text classifier or a forecaster, as the dataset's task says; see :mod:`classicnets.training.sequence`).
 
     Example:
         >>> args = TrainingArguments(output_dir="runs/lenet5", num_train_epochs=1)
