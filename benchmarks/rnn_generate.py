@@ -12,7 +12,8 @@ One summary per size.
 
 Measured (torch 2.13, transformers 5.25, two shared CPU cores, median of 9 carried and 3 recomputed runs, load average
 1.5-2, i.e. one other process running): 2x256 25.7x (carried 0.40 ms/token), 2x512 16.5x (2.1 ms/token); with two
-threads 10.9x and 10.0x. What bounds the ratio:
+threads 10.9x and 10.0x. The 2x384 model of examples/char_lstm_shakespeare.py, on a quiet machine (load 0.6): 37.6x
+(carried 0.57 ms/token, recomputed 6.4 s for the 300 tokens). What bounds the ratio:
 
 - a carried step reads every recurrent weight once, 4 MB (2x256) or 16 MB (2x512). The bare cell kernels alone
   (``torch.lstm_cell`` on both layers and the output layer, no generate, no model code) took 0.18 and 1.4-1.6 ms per
