@@ -99,7 +99,23 @@ def random_affine(
     return affine_images(images, shifts, angles)
 
 
-class ImageClassificationTask:
+class SoftmaxClassification:
+    """The loss and the gathered evaluation tensors shared by every softmax classification task."""
+
+    def loss(self, outputs, inputs: dict, label_smoothing: float = 0.0) -> torch.Tensor:
+        if label_smoothing > 0:
+            # Cross-entropy against (1 - eps) one-hot + eps / K uniform targets (Szegedy et al. 2016).
+            return F.cross_entropy(outputs.logits.float(), inputs["labels"], label_smoothing=label_smoothing)
+        return outputs.loss
+
+    def eval_tensors(self, outputs, inputs: dict) -> tuple[torch.Tensor, ...]:
+        """Per-example tensors to gather across processes: (prediction, label, loss)."""
+        logits = outputs.logits.float()
+        per_example = F.cross_entropy(logits, inputs["labels"], reduction="none")
+        return logits.argmax(-1), inputs["labels"], per_example
+
+
+class ImageClassificationTask(SoftmaxClassification):
     """Images (uint8) -> standardised ``pixel_values``; softmax cross-entropy; accuracy and loss."""
 
     name = "image-classification"
@@ -122,18 +138,6 @@ class ImageClassificationTask:
         # Input standardisation with the training-set statistics (LeCun et al., "Efficient BackProp", 1998).
         x = (x - self.mean.to(device)) / self.std.to(device)
         return {"pixel_values": x, "labels": batch["labels"].to(device)}
-
-    def loss(self, outputs, inputs: dict, label_smoothing: float = 0.0) -> torch.Tensor:
-        if label_smoothing > 0:
-            # Cross-entropy against (1 - eps) one-hot + eps / K uniform targets (Szegedy et al. 2016).
-            return F.cross_entropy(outputs.logits.float(), inputs["labels"], label_smoothing=label_smoothing)
-        return outputs.loss
-
-    def eval_tensors(self, outputs, inputs: dict) -> tuple[torch.Tensor, ...]:
-        """Per-example tensors to gather across processes: (prediction, label, loss)."""
-        logits = outputs.logits.float()
-        per_example = F.cross_entropy(logits, inputs["labels"], reduction="none")
-        return logits.argmax(-1), inputs["labels"], per_example
 
     def compute_metrics(self, predictions: torch.Tensor, labels: torch.Tensor, losses: torch.Tensor) -> dict:
         return {"accuracy": (predictions == labels).double().mean().item(), "loss": losses.double().mean().item()}
@@ -224,7 +228,7 @@ class LanguageModelingTask:
                 "num_tokens": int(counts.sum())}
 
 
-class TextClassificationTask:
+class TextClassificationTask(SoftmaxClassification):
     """Token ids padded to ``max_length`` -> masked batches; softmax cross-entropy; accuracy, precision, recall, F1.
 
     Each batch is cut to its longest sequence (the recurrent net reads no padding at all: the model packs the
@@ -248,16 +252,6 @@ class TextClassificationTask:
         ids = batch["input_ids"][:, :longest]
         mask = (torch.arange(longest)[None, :] < lengths[:, None]).long()
         return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": batch["labels"].to(device)}
-
-    def loss(self, outputs, inputs: dict, label_smoothing: float = 0.0) -> torch.Tensor:
-        if label_smoothing > 0:
-            return F.cross_entropy(outputs.logits.float(), inputs["labels"], label_smoothing=label_smoothing)
-        return outputs.loss
-
-    def eval_tensors(self, outputs, inputs: dict) -> tuple[torch.Tensor, ...]:
-        logits = outputs.logits.float()
-        per_example = F.cross_entropy(logits, inputs["labels"], reduction="none")
-        return logits.argmax(-1), inputs["labels"], per_example
 
     def compute_metrics(self, predictions: torch.Tensor, labels: torch.Tensor, losses: torch.Tensor) -> dict:
         from sklearn.metrics import precision_recall_fscore_support
