@@ -123,6 +123,7 @@ def evaluate_sequence_folder(folder: Path, spec, split: str, batch_size: int = 1
     auto_class = getattr(transformers, _AUTO_CLASS[spec.task])
     model = load_pretrained(folder, auto_class, trust_remote_code=trust_remote_code).eval()
     data = load_dataset(spec.name, source=data_source)
+    extra = {}
     if spec.task == "time-series-forecasting":
         recorded = _training_args(folder)
         context = recorded.get("block_size") or DEFAULT_BLOCK_SIZE[spec.task]
@@ -140,8 +141,13 @@ def evaluate_sequence_folder(folder: Path, spec, split: str, batch_size: int = 1
             dataset = task.eval_dataset(ids)
         else:
             task = TextClassificationTask(tokenizer.pad_token_id, model.config.num_labels)
-            dataset = encode_classification(task, tokenizer, data[split]["text"], data[split]["label"],
-                                            tokenizer.model_max_length)
+            texts, labels = data[split]["text"], data[split]["label"]
+            # A run with --eval-subset N scored the first N texts of its held-out split: score the same ones.
+            subset = _training_args(folder).get("eval_subset") if _recorded_metric(folder, spec.name, split) else None
+            if subset:
+                texts, labels = texts[:subset], labels[:subset]
+            dataset = encode_classification(task, tokenizer, texts, labels, tokenizer.model_max_length)
+            extra = {"num_examples": len(labels), **({"eval_subset": subset} if subset else {})}
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate_batch)
     parts = []
     for batch in loader:
@@ -149,16 +155,23 @@ def evaluate_sequence_folder(folder: Path, spec, split: str, batch_size: int = 1
         parts.append(task.eval_tensors(model(**inputs), inputs))
     metrics = task.compute_metrics(*[torch.cat(c) for c in zip(*parts, strict=True)])
     result = {"model": str(folder), "model_class": type(model).__name__, "dataset": spec.name, "split": split,
-              **metrics}
-    if recorded_dataset(folder) == spec.name:
-        try:
-            at_training = json.loads((folder / "metrics.json").read_text()).get(f"{split}_loss")
-        except (OSError, ValueError):
-            at_training = None
-        if isinstance(at_training, float):
-            result["loss_at_training"] = at_training
-            result["matches_training"] = abs(at_training - metrics["loss"]) <= 1e-6 * max(1.0, abs(at_training))
+              **extra, **metrics}
+    at_training = _recorded_metric(folder, spec.name, split)
+    if at_training is not None:
+        result["loss_at_training"] = at_training
+        result["matches_training"] = abs(at_training - metrics["loss"]) <= 1e-6 * max(1.0, abs(at_training))
     return result
+
+
+def _recorded_metric(folder: Path, dataset: str, split: str, name: str = "loss") -> float | None:
+    """The ``<split>_<name>`` that training wrote to ``folder/metrics.json`` for ``dataset``, or ``None``."""
+    if recorded_dataset(folder) != dataset:
+        return None
+    try:
+        value = json.loads((Path(folder) / "metrics.json").read_text()).get(f"{split}_{name}")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, float) else None
 
 
 def _training_args(folder: Path) -> dict:

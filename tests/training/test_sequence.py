@@ -267,6 +267,19 @@ def test_spam_classifier_learns_and_its_folder_serves_the_pipeline(tmp_path):
     assert empty["label"] in ("ham", "spam") and 0.5 <= empty["score"] <= 1.0
 
 
+def test_evaluate_scores_the_same_subset_a_classifier_was_trained_against(tmp_path):
+    from classicnets.evaluation import evaluate_folder
+
+    metrics, folder = run(tmp_path, "spam_assassin", max_steps=5, per_device_train_batch_size=16, block_size=32,
+                          tokenizer_vocab_size=300, train_subset=80, eval_subset=50,
+                          overrides={"cell_type": "gru", "hidden_size": 8})
+    again = evaluate_folder(str(folder), "spam_assassin", data_source="offline")
+    # Training scored the first 50 test e-mails; the whole split (1,209) would give another loss.
+    assert again["num_examples"] == again["eval_subset"] == 50
+    assert again["matches_training"] and again["loss"] == pytest.approx(metrics["test_loss"], rel=1e-6)
+    assert again["accuracy"] == pytest.approx(metrics["test_accuracy"])
+
+
 @pytest.mark.slow
 def test_char_language_model_learns_and_generates_through_the_pipeline(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
