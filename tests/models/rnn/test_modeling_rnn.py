@@ -9,6 +9,7 @@ is initialised (also the ones from_pretrained adds); bad inputs raise clear erro
 import math
 from typing import ClassVar
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -681,6 +682,13 @@ def test_forecasting_head_one_step_and_multi_step_outputs():
         torch.testing.assert_close(out.loss, ((out.predictions - future) ** 2).mean())
         summary = model.rnn(input_values=past).pooler_output
         torch.testing.assert_close(out.predictions.flatten(1), model.forecast_head(summary))
+
+
+def test_forecast_refuses_values_that_are_not_a_tensor():
+    model = RNNForTimeSeriesForecasting(RNNConfig(input_size=1, hidden_size=4)).eval()
+    for values in ([1.0, 2.0, 3.0], np.array([[[1.0], [2.0]]])):
+        with pytest.raises(ValueError, match=r"past_values must be a torch tensor of shape \(batch, seq_len, 1\), got"):
+            model.forecast(values, steps=2)
 
 
 def test_forecast_from_last_predicts_the_change_from_the_last_observed_value():

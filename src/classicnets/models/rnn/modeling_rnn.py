@@ -931,6 +931,10 @@ class RNNForTimeSeriesForecasting(RNNPreTrainedModel):
         """
         if past_values is None:
             raise ValueError(f"Pass past_values of shape (batch, seq_len, {self.config.input_size}).")
+        if not isinstance(past_values, torch.Tensor):
+            raise ValueError(f"past_values must be a torch tensor of shape (batch, seq_len, {self.config.input_size}), "
+                             f"got a {type(past_values).__name__}; convert it with torch.tensor(values, "
+                             f"dtype=torch.float32).reshape(1, -1, {self.config.input_size}).")
         loc, scale = self._standardisation(past_values)
         out = self.rnn(input_values=(past_values - loc) / scale, attention_mask=attention_mask, cache=cache,
                        use_cache=use_cache, output_hidden_states=output_hidden_states)
