@@ -60,6 +60,11 @@ def test_repo_ids_and_local_paths_are_told_apart(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="neither a local folder nor a Hub repo id"):
         hub.resolve_checkpoint("not-a-folder")
     assert hub.resolve_checkpoint("runs/lenet5") == Path("runs/lenet5")
+    # A mistyped runs/NAME is shaped like a repo id: offline, the error says no such folder exists first.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(hub.HubUnreachableError, match=r"There is no local folder runs/lenet6, so it was read as a Hub "
+                                                      r"repo id: .*Offline mode is on.*check the path \(ls runs\)"):
+        hub.resolve_checkpoint("runs/lenet6")
 
 
 def test_push_refuses_what_is_not_a_shareable_checkpoint(tmp_path, trained_folder, monkeypatch):

@@ -432,6 +432,11 @@ def resolve_checkpoint(path_or_repo_id: str | os.PathLike, *, revision: str | No
                 f"{text} is not a local folder, and {str(err)[0].lower()}{str(err)[1:]} If you meant a folder, check "
                 f"the path (or write it as ./{text})."
             ) from None
+        except HubUnreachableError as err:  # e.g. a mistyped runs/NAME read as a repo id while offline
+            raise HubUnreachableError(
+                f"There is no local folder {text}, so it was read as a Hub repo id: {err} If you meant a folder, "
+                f"check the path (ls {os.path.dirname(text) or '.'})."
+            ) from None
     if os.path.exists(text):
         raise FileNotFoundError(f"{text} is a file, not a checkpoint folder.")
     raise FileNotFoundError(
