@@ -131,7 +131,8 @@ def test_unconditional_dcgan_and_the_sample_command(tmp_path, mnist_reference, c
     assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Labels for an unconditional model: a clear refusal, no picture.
     assert main(["sample", str(out), "--output", str(tmp_path / "no.png"), "--labels", "3"]) == 2
-    assert "unconditional" in capsys.readouterr().err and not (tmp_path / "no.png").exists()
+    assert "is an unconditional GAN: it cannot be asked for classes. Drop --labels" in capsys.readouterr().err
+    assert not (tmp_path / "no.png").exists()
 
 
 @pytest.mark.parametrize(
@@ -140,7 +141,7 @@ def test_unconditional_dcgan_and_the_sample_command(tmp_path, mnist_reference, c
         (["--preset", "conditional", "--config-overrides", "conditional=false"],
          "--preset conditional builds a class-conditional GAN; drop conditional=false"),
         (["--preset", "lenet5"], "Unknown preset 'lenet5' for gan; available: conditional, dcgan, mlp"),
-        (["--lr-scheduler", "cosine", "--max-grad-norm", "1"], "--lr-scheduler-type, --max-grad-norm: not used by GAN"),
+        (["--lr-scheduler", "cosine", "--max-grad-norm", "1"], "--lr-scheduler, --max-grad-norm: not used by GAN"),
         (["--resume-from-checkpoint", "latest"], "--resume-from-checkpoint: not used by GAN training.*no resumable"),
         (["--config-overrides", "hidden_sizes=[3]"], "GANConfig has no field 'hidden_sizes'"),
         (["--num-eval-samples", "1"], "--num-eval-samples must be an int >= 2"),

@@ -330,6 +330,9 @@ def _sample(ns) -> int:
     model = load_pretrained(folder, AutoModel, expected_model_type="classicnets_gan",
                             trust_remote_code=ns.trust_remote_code).eval()
     labels = ns.labels
+    if labels is not None and not model.config.conditional:
+        raise ValueError(f"{ns.model_dir} is an unconditional GAN: it cannot be asked for classes. Drop --labels "
+                         f"(or train a class-conditional one with `classicnets train gan --preset conditional`).")
     if labels is not None and len(labels) == 1:
         labels = labels[0]  # one class for every image
     images = model.sample(ns.num_samples, labels=labels, generator=torch.Generator().manual_seed(ns.seed))

@@ -66,6 +66,10 @@ _GAN_ARGUMENTS = ("output_dir", "overwrite_output_dir", "seed", "num_train_epoch
                   "tokenizer_vocab_size", "save_total_limit", "hub_token")
 
 
+# TrainingArguments fields whose command-line flag is not the field's name.
+_CLI_FLAGS = {"lr_scheduler_type": "--lr-scheduler", "num_train_epochs": "--epochs"}
+
+
 def check_gan_arguments(args: TrainingArguments) -> None:
     """Refuses training arguments that the GAN loop does not implement, naming them.
 
@@ -77,7 +81,7 @@ def check_gan_arguments(args: TrainingArguments) -> None:
         if f.name in _GAN_ARGUMENTS:
             continue
         if getattr(args, f.name) != f.default:
-            given.append("--" + f.name.replace("_", "-"))
+            given.append(_CLI_FLAGS.get(f.name, "--" + f.name.replace("_", "-")))
     if given:
         raise ValueError(
             f"{', '.join(given)}: not used by GAN training, which runs Adam (betas {ADAM_BETAS}) at a constant "
