@@ -7,7 +7,7 @@ Fréchet distance between 10,000 samples and the 10,000 test images in the featu
 reference classifier (built once, cached; no download), the real-data floor (10,000 training images against the
 test images), and for the conditional GAN the fraction of class-balanced samples that the reference classifier
 assigns to the requested class. The script prints one JSON line per run and a summary with the two checks of
-issue 5: DCGAN's distance below the MLP GAN's, and the conditional accuracy >= 0.95.
+the project's targets: DCGAN's distance below the MLP GAN's, and the conditional accuracy >= 0.95.
 
 Run (CPU; about 25-30 minutes per run on a busy 2-core machine, see the card):
 

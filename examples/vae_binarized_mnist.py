@@ -3,7 +3,7 @@
 The model is the one-stochastic-layer network of Burda, Grosse & Salakhutdinov (IWAE paper, arXiv:1509.00519):
 784-200-200-50 tanh encoder, 50-200-200-784 decoder with Bernoulli outputs (``--preset burda``). Training images are
 binarized dynamically (each one drawn anew as Bernoulli(intensities) every time it is seen); the 10,000 test images
-are binarized once with a fixed seed, the same in every run. The target of issue 5 is an importance-sampled test NLL
+are binarized once with a fixed seed, the same in every run. The project's target is an importance-sampled test NLL
 (k = 1000) of at most 90 nats; the IWAE paper reports about 86.8 nats for this model after 3,280 passes (k = 5000).
 
 The command line equivalent::
