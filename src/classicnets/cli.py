@@ -387,6 +387,22 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError, OSError) as err:  # OSError: missing files, Hub and network errors
         print(f"classicnets {ns.command}: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        _close_process_group()
+
+
+def _close_process_group() -> None:
+    """Shuts the distributed process group (of an `accelerate launch` run) down before the interpreter exits.
+
+    Left to interpreter finalisation, Gloo's worker threads can still hold work that needs the GIL and a rank dies
+    with SIGABRT ("terminate called without an active exception") after training has finished and saved.
+    """
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        from accelerate import PartialState
+
+        PartialState().destroy_process_group()
 
 
 if __name__ == "__main__":
