@@ -357,7 +357,7 @@ def run_gan_training(dataset: str, args: TrainingArguments, preset: str | None =
 
     from ..data import DATASETS, check_classes, image_tensors, load_dataset, select_classes
     from .gan import train_gan
-    from .runner import _run_signature, build_config, prepare_output_dir, split_train
+    from .runner import _run_signature, build_config, prepare_output_dir_on_main, split_train
 
     spec = DATASETS[dataset]
     if spec.task != "image-classification":
@@ -384,20 +384,7 @@ def run_gan_training(dataset: str, args: TrainingArguments, preset: str | None =
     torch.manual_seed(args.seed)  # the initial weights
     model = GANModel(config)
     signature = _run_signature("gan", dataset, config, args.classes)
-    error = None
-    if state.is_main_process:
-        try:
-            prepare_output_dir(args.output_dir, signature, args)
-        except (OSError, ValueError) as err:
-            error = err
-    if state.num_processes > 1:  # every process must learn about a refusal, or the others would wait forever
-        from accelerate.utils import reduce
-
-        flag = reduce(torch.tensor([1.0 if error else 0.0], device=state.device), reduction="sum")
-        if flag.item() > 0 and error is None:
-            raise RuntimeError("The main process refused the output folder; see its error.")
-    if error:
-        raise error
+    prepare_output_dir_on_main(state, args.output_dir, signature, args)
 
     result = train_gan(model, images, labels if config.conditional else None, max_steps=max_steps,
                        per_device_batch_size=args.per_device_train_batch_size, learning_rate=args.learning_rate,

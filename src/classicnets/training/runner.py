@@ -128,6 +128,25 @@ def _config_differences(old: dict, new: dict) -> str:
     return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys[:6]) + (" ..." if len(keys) > 6 else "")
 
 
+def prepare_output_dir_on_main(state, output_dir: str, signature: dict, args: TrainingArguments) -> None:
+    """`prepare_output_dir` on the main process of ``state`` (an Accelerator or PartialState), its refusal raised
+    on every process: the others would otherwise wait forever at the first collective operation."""
+    from accelerate.utils import reduce
+
+    error = None
+    if state.is_main_process:
+        try:
+            prepare_output_dir(output_dir, signature, args)
+        except (OSError, ValueError) as err:
+            error = err
+    if state.num_processes > 1:
+        refused = reduce(torch.tensor([1.0 if error else 0.0], device=state.device), reduction="sum").item() > 0
+        if refused and error is None:
+            raise RuntimeError("The main process refused the output folder; see its error.")
+    if error:
+        raise error
+
+
 def prepare_output_dir(output_dir: str, signature: dict, args: TrainingArguments) -> None:
     """Refuses to mix runs in one folder, and never deletes files classicnets did not write."""
     out = Path(output_dir)
@@ -490,18 +509,7 @@ def run_training(arch: str, dataset: str, args: TrainingArguments, preset: str |
     trainer = Trainer(model, args, run.task, run.train_dataset, eval_dataset=run.eval_dataset or run.test_dataset,
                       test_dataset=run.test_dataset, callbacks=callbacks, test_prefix=run.held_out_split)
     acc = trainer.accelerator
-    error = None
-    if acc.is_main_process:
-        try:
-            prepare_output_dir(args.output_dir, signature, args)
-        except (OSError, ValueError) as err:
-            error = err
-    # Every process must learn about a refusal, or the others would wait forever.
-    flag = torch.tensor([1.0 if error else 0.0], device=acc.device)
-    if acc.reduce(flag, reduction="sum").item() > 0:
-        if error:
-            raise error
-        raise RuntimeError("The main process refused the output folder; see its error.")
+    prepare_output_dir_on_main(acc, args.output_dir, signature, args)
     result = trainer.train()
     metrics = dict(result.metrics)
     if run.eval_dataset is None:  # periodic evaluation ran on the held-out split: report it once, under its name
@@ -597,4 +605,4 @@ def hub_repo_id(args: TrainingArguments) -> str:
     return args.hub_model_id or Path(args.output_dir).resolve().name
 
 
-__all__ = ["DATASET_FIELDS", "build_config", "hub_repo_id", "load_initial_model", "model_fields", "card_hyperparameters", "export", "prepare_output_dir", "run_training", "split_train", "PRESETS"]
+__all__ = ["DATASET_FIELDS", "build_config", "hub_repo_id", "load_initial_model", "model_fields", "card_hyperparameters", "export", "prepare_output_dir", "prepare_output_dir_on_main", "run_training", "split_train", "PRESETS"]
