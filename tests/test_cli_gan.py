@@ -135,6 +135,27 @@ def test_unconditional_dcgan_and_the_sample_command(tmp_path, mnist_reference, c
     assert not (tmp_path / "no.png").exists()
 
 
+def test_an_interrupted_gan_run_resumes_to_the_uninterrupted_weights(tmp_path, mnist_reference, one_thread):
+    """`train gan --max-steps 6` stopped after 4 steps (its checkpoint at step 4, as a killed run leaves it) and
+    continued with --resume-from-checkpoint latest ends with the weights, samples and metrics of an uninterrupted
+    6-step run."""
+    flags = ["--preset", "dcgan", "--config-overrides", SMALL_DCGAN, "--logging-steps", "2", "--num-eval-samples",
+             "300", "--save-steps", "2"]
+    straight, straight_metrics = train(tmp_path, "straight", *flags, "--max-steps", "6", reference=mnist_reference)
+    assert sorted(p.name for p in (straight / "checkpoints").iterdir()) == ["checkpoint-4", "checkpoint-6"]  # limit 2
+    partial, _ = train(tmp_path, "partial", *flags, "--max-steps", "4", reference=mnist_reference)
+    resumed, resumed_metrics = train(tmp_path, "partial", *flags, "--max-steps", "6", "--resume-from-checkpoint",
+                                     "latest", reference=mnist_reference)
+    assert resumed == partial
+    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert load_file(resumed / "samples.safetensors")["pixel_values"].equal(
+        load_file(straight / "samples.safetensors")["pixel_values"])
+    for key in ("global_step", "test_frechet_distance", "train_diversity"):
+        assert resumed_metrics[key] == straight_metrics[key], key
+    assert resumed_metrics["global_step"] == 6
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -142,7 +163,8 @@ def test_unconditional_dcgan_and_the_sample_command(tmp_path, mnist_reference, c
          "--preset conditional builds a class-conditional GAN; drop conditional=false"),
         (["--preset", "lenet5"], "Unknown preset 'lenet5' for gan; available: conditional, dcgan, mlp"),
         (["--lr-scheduler", "cosine", "--max-grad-norm", "1"], "--lr-scheduler, --max-grad-norm: not used by GAN"),
-        (["--resume-from-checkpoint", "latest"], "--resume-from-checkpoint: not used by GAN training.*no resumable"),
+        (["--weight-decay", "0.1"], "--weight-decay: not used by GAN training.*drop it"),
+        (["--resume-from-checkpoint", "latest"], "holds no classicnets run to resume"),
         (["--config-overrides", "hidden_sizes=[3]"], "GANConfig has no field 'hidden_sizes'"),
         (["--num-eval-samples", "1"], "--num-eval-samples must be an int >= 2"),
     ],

@@ -235,6 +235,58 @@ def test_train_gan_refuses_bad_input(mnist):
                   x, y, max_steps=1)
 
 
+def tiny_dcgan() -> GANModel:
+    torch.manual_seed(0)
+    return GANModel(GANConfig.dcgan(latent_size=8, generator_hidden_sizes=(8, 4), discriminator_hidden_sizes=(4, 8)))
+
+
+@pytest.mark.parametrize("make", [tiny_conditional_mlp, tiny_dcgan], ids=["conditional-mlp", "dcgan-batchnorm"])
+def test_train_gan_resumed_from_a_checkpoint_ends_where_an_uninterrupted_run_ends(mnist, one_thread, tmp_path, make):
+    """40 steps straight (32 batches per epoch) against the same run resumed from checkpoints in the middle of a
+    logging window, in the first epoch and in the second: the same weights and batch-norm statistics, bit for bit,
+    and the same history. Resuming restores both optimizers, the latent noise and the position in the data."""
+    (x, y), _ = mnist
+    labels = y if make is tiny_conditional_mlp else None
+    kwargs = dict(max_steps=40, per_device_batch_size=64, logging_steps=5, seed=3)
+    model = make()
+    straight = train_gan(model, x, labels, checkpoint_dir=tmp_path / "ckpt", save_steps=7, save_total_limit=10,
+                         **kwargs)
+    expected = state(model)
+    saved = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    assert saved == [f"checkpoint-{s}" for s in sorted([7, 14, 21, 28, 35, 40], key=str)]
+    assert {p.name for p in (tmp_path / "ckpt" / "checkpoint-28").iterdir()} == {
+        "model.safetensors", "optimizer.pt", "rng_state_0.safetensors", "trainer_state.json"}
+    for step in (28, 35):  # epoch 0 batch 28 (3 steps into a window); epoch 1 batch 3
+        resumed_model = make()
+        resumed = train_gan(resumed_model, x, labels, resume_from=tmp_path / "ckpt" / f"checkpoint-{step}", **kwargs)
+        got = state(resumed_model)
+        assert all(torch.equal(got[k], expected[k]) for k in expected), step
+        strip = lambda history: [{k: v for k, v in r.items() if k != "elapsed"} for r in history]  # noqa: E731
+        assert strip(resumed.history) == strip(straight.history)
+    # A fresh model that is not resumed differs: the equality above is not trivial.
+    fresh = make()
+    train_gan(fresh, x, labels, **{**kwargs, "max_steps": 28})
+    assert not all(torch.equal(state(fresh)[k], expected[k]) for k in expected)
+
+
+def test_train_gan_refuses_a_checkpoint_of_another_run(mnist, tmp_path):
+    (x, y), _ = mnist
+    train_gan(tiny_conditional_mlp(), x, y, max_steps=4, per_device_batch_size=32, checkpoint_dir=tmp_path / "c",
+              save_steps=2)
+    with pytest.raises(ValueError, match="per_device_batch_size=32 but this run has 64"):
+        train_gan(tiny_conditional_mlp(), x, y, max_steps=6, per_device_batch_size=64,
+                  resume_from=tmp_path / "c" / "checkpoint-2")
+    with pytest.raises(ValueError, match="past max_steps=3"):
+        train_gan(tiny_conditional_mlp(), x, y, max_steps=3, per_device_batch_size=32,
+                  resume_from=tmp_path / "c" / "checkpoint-4")
+    with pytest.raises(ValueError, match="holds weights of another model"):
+        train_gan(tiny_dcgan(), x, max_steps=6, per_device_batch_size=32, resume_from=tmp_path / "c" / "checkpoint-2")
+    (tmp_path / "c" / "checkpoint-4" / "optimizer.pt").write_bytes(b"truncated")
+    with pytest.raises(ValueError, match="incomplete or corrupted .optimizer.pt"):
+        train_gan(tiny_conditional_mlp(), x, y, max_steps=6, per_device_batch_size=32,
+                  resume_from=tmp_path / "c" / "checkpoint-4")
+
+
 # ------------------------------------------------------------------------------------------ two processes
 DDP_SCRIPT = r'''
 import json, sys
@@ -251,10 +303,17 @@ config = GANConfig.dcgan(conditional=True, num_labels=10, latent_size=8, generat
                          discriminator_hidden_sizes=(4, 8), discriminator_dropout_prob=0.1)
 torch.manual_seed(0)
 model = GANModel(config)
-result = train_gan(model, x, y, max_steps=4, per_device_batch_size=16, logging_steps=1, seed=0)
+result = train_gan(model, x, y, max_steps=4, per_device_batch_size=16, logging_steps=3, seed=0,
+                   checkpoint_dir=f"{out}/ckpt", save_steps=2)
 acc = Accelerator()
 rank = acc.process_index
 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{out}/trained_{rank}.safetensors")
+# Resumed from step 2 (inside the first logging window) by both processes.
+torch.manual_seed(0)
+again = GANModel(config)
+resumed = train_gan(again, x, y, max_steps=4, per_device_batch_size=16, logging_steps=3, seed=0,
+                    resume_from=f"{out}/ckpt/checkpoint-2")
+save_file({k: v.contiguous() for k, v in again.state_dict().items()}, f"{out}/resumed_{rank}.safetensors")
 
 # The two steps one at a time on a second model, each process with its own real batch.
 torch.manual_seed(1)
@@ -274,7 +333,7 @@ g_out = generator_step(g, d, opt_g, 16, labels, accelerator=acc, noise_generator
 s2 = snap()
 save_file({k: v.contiguous() for k, v in s2.items()}, f"{out}/probe_{rank}.safetensors")
 report = {
-    "num_processes": result.num_processes, "history": result.history,
+    "num_processes": result.num_processes, "history": result.history, "resumed_history": resumed.history,
     "d_step_changed": changed(s0, s1), "g_step_changed": changed(s1, s2),
     "local_d_loss": d_out["d_loss"].item(), "local_g_loss": g_out["g_loss"].item(),
     "grads_left": [n for n, p in probe.named_parameters() if p.grad is not None],
@@ -312,7 +371,19 @@ def test_two_cpu_processes_hold_identical_weights_and_each_step_changes_one_netw
     assert not torch.equal(trained[0]["generator.output.weight"], start["generator.output.weight"])
     assert not torch.equal(trained[0]["discriminator.output.weight"], start["discriminator.output.weight"])
     histories = [[{k: v for k, v in r.items() if k != "elapsed"} for r in report["history"]] for report in reports]
-    assert histories[0] == histories[1] and len(histories[0]) == 4  # metrics averaged over the processes
+    assert histories[0] == histories[1] and [r["step"] for r in histories[0]] == [3, 4]  # averaged over processes
+
+    # Resumed by both processes from the checkpoint at step 2 (one step before the first log): the same weights on
+    # both, equal to the uninterrupted run's, and the same records (the open window's sums were saved as their
+    # mean over the processes, so the first record may differ in the last bits).
+    resumed = [load_file(tmp_path / f"resumed_{r}.safetensors") for r in (0, 1)]
+    for name in trained[0]:
+        assert torch.equal(resumed[0][name], trained[0][name]) and torch.equal(resumed[1][name], trained[0][name]), name
+    for report in reports:
+        again = [{k: v for k, v in r.items() if k != "elapsed"} for r in report["resumed_history"]]
+        assert [r["step"] for r in again] == [3, 4]
+        for got, want in zip(again, histories[0], strict=True):
+            assert got == pytest.approx(want, rel=1e-6, abs=1e-7)
 
     # The steps one at a time: the processes saw different batches (different local losses), yet hold the same
     # parameters (the gradients were averaged); the D step changed exactly D's tensors, the G step exactly G's.

@@ -3,10 +3,11 @@
 A checkpoint folder ``<output_dir>/checkpoints/checkpoint-<step>/`` holds:
 
 - ``model.safetensors``: the weights (and buffers);
-- ``optimizer.pt``: optimizer and scheduler ``state_dict``s (tensors and numbers only, loaded with
-  ``torch.load(weights_only=True)``);
-- ``rng_state_<rank>.safetensors``: per process, the global torch RNG (dropout) and the augmentation
-  generator;
+- ``optimizer.pt``: the ``state_dict``s of the optimizers and schedulers, by name (``optimizer`` and ``scheduler``
+  for the common loop, ``optimizer_g`` and ``optimizer_d`` for a GAN); tensors and numbers only, loaded with
+  ``torch.load(weights_only=True)``;
+- ``rng_state_<rank>.safetensors``: per process, the global torch RNG (dropout) and the loop's own generators by
+  name (``augment`` for the common loop, ``noise`` for a GAN's latents);
 - ``best_model.safetensors``: the best weights so far, when early stopping watches a validation split;
 - ``trainer_state.json``: the position (update, epoch, batch within the epoch), history and early-stopping state.
 
@@ -68,9 +69,16 @@ def _state_dict_for_safetensors(model: torch.nn.Module) -> dict[str, torch.Tenso
     return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
 
 
-def save_checkpoint(accelerator, root: Path, step: int, model, optimizer, scheduler, state: dict,
-                    generator: torch.Generator, best_state: dict | None, save_total_limit: int) -> Path:
-    """Writes ``root/checkpoint-<step>`` atomically (all processes must call this)."""
+def save_checkpoint(accelerator, root: Path, step: int, model, stateful: dict, state: dict,
+                    generators: dict[str, torch.Generator], best_state: dict | None, save_total_limit: int) -> Path:
+    """Writes ``root/checkpoint-<step>`` atomically (all processes must call this).
+
+    Args:
+        model: the (possibly wrapped) model whose weights are saved.
+        stateful: optimizers and schedulers by name, each saved through its ``state_dict()``.
+        state: the loop's position and history (JSON).
+        generators: the loop's ``torch.Generator``s by name (their states are saved per process).
+    """
     final = root / f"checkpoint-{step}"
     tmp = root / f".checkpoint-{step}.tmp"
     if accelerator.is_main_process:
@@ -79,14 +87,14 @@ def save_checkpoint(accelerator, root: Path, step: int, model, optimizer, schedu
     accelerator.wait_for_everyone()
     rank = accelerator.process_index
     save_file(
-        {"torch": torch.get_rng_state(), "augment": generator.get_state()},
+        {"torch": torch.get_rng_state(), **{name: g.get_state() for name, g in generators.items()}},
         str(tmp / f"rng_state_{rank}.safetensors"),
     )
     if accelerator.is_main_process:
         save_file(_state_dict_for_safetensors(accelerator.unwrap_model(model)), str(tmp / "model.safetensors"))
         if best_state is not None:
             save_file({k: v.contiguous() for k, v in best_state.items()}, str(tmp / "best_model.safetensors"))
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+        torch.save({name: obj.state_dict() for name, obj in stateful.items()}, tmp / "optimizer.pt")
         atomic_write_text(tmp / STATE_NAME, json.dumps(state, indent=2))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -99,8 +107,9 @@ def save_checkpoint(accelerator, root: Path, step: int, model, optimizer, schedu
     return final
 
 
-def load_checkpoint(accelerator, path: Path, model, optimizer, scheduler, generator: torch.Generator):
-    """Restores everything ``save_checkpoint`` wrote; returns ``(state, best_state)``.
+def load_checkpoint(accelerator, path: Path, model, stateful: dict, generators: dict[str, torch.Generator]):
+    """Restores everything ``save_checkpoint`` wrote (``stateful`` and ``generators`` named as when saved);
+    returns ``(state, best_state)``.
 
     Raises:
         ValueError: a file is missing, truncated or corrupted, or belongs to another model.
@@ -135,15 +144,25 @@ def load_checkpoint(accelerator, path: Path, model, optimizer, scheduler, genera
         opt = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated zip files
         raise broken("optimizer.pt", err) from err
-    optimizer.load_state_dict(opt["optimizer"])
-    scheduler.load_state_dict(opt["scheduler"])
+    missing = sorted(set(stateful) - set(opt))
+    if missing:
+        raise broken("optimizer.pt", KeyError(f"no state for {', '.join(missing)}"))
+    for name, obj in stateful.items():
+        try:
+            obj.load_state_dict(opt[name])
+        except (ValueError, KeyError, RuntimeError) as err:  # another optimizer layout: another model or loop
+            raise ValueError(f"Checkpoint {path} holds {name} state that does not fit this run ({err}).") from err
     rng_file = path / f"rng_state_{accelerator.process_index}.safetensors"
     try:
         rng = load_file(str(rng_file))
     except (OSError, SafetensorError) as err:
         raise broken(rng_file.name, err) from err
+    missing = sorted({"torch", *generators} - set(rng))
+    if missing:
+        raise broken(rng_file.name, KeyError(f"no state for {', '.join(missing)}"))
     torch.set_rng_state(rng["torch"])
-    generator.set_state(rng["augment"])
+    for name, g in generators.items():
+        g.set_state(rng[name])
     best_state = None
     if (path / "best_model.safetensors").is_file():
         try:

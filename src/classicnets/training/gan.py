@@ -28,17 +28,20 @@ a batch divided by that between the real images of the same batch, in pixel spac
 About 1 when the samples are as spread out as the data; it falls towards 0 when the generator collapses onto a few
 modes (identical samples give exactly 0). It costs one ``pdist`` of the batch already at hand.
 
-Gradient accumulation, clipping, schedulers and checkpoints belong to the general loop (``trainer.py``); this
-module is the GAN-specific core.
+Checkpoints use the common loop's safe layout (:mod:`classicnets.training.checkpointing`: safetensors weights,
+``weights_only`` optimizer states, per-process generator states); gradient accumulation, clipping and schedulers
+belong to the general loop (``trainer.py``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration, PartialState
@@ -47,6 +50,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..models.gan import GANModel
+from .checkpointing import load_checkpoint, save_checkpoint
 from .tasks import TensorBatchDataset, collate_batch
 from .trainer import check_precision, check_world_size
 
@@ -155,9 +159,10 @@ class GANStepOutput:
     diversity: torch.Tensor
     fake_pixel_values: torch.Tensor = field(repr=False)
 
+    SCALARS = ("d_loss", "g_loss", "real_score", "fake_score", "d_grad_norm", "g_grad_norm", "diversity")
+
     def scalars(self) -> dict[str, torch.Tensor]:
-        return {k: getattr(self, k) for k in ("d_loss", "g_loss", "real_score", "fake_score", "d_grad_norm",
-                                              "g_grad_norm", "diversity")}
+        return {k: getattr(self, k) for k in self.SCALARS}
 
 
 def discriminator_step(generator: nn.Module, discriminator: nn.Module, optimizer: torch.optim.Optimizer,
@@ -260,13 +265,16 @@ class GANTrainOutput:
 def train_gan(model: GANModel, images: torch.Tensor, labels: torch.Tensor | None = None, *, max_steps: int = 1000,
               per_device_batch_size: int = 64, learning_rate: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
               seed: int = 0, logging_steps: int = 50, mixed_precision: str = "no",
+              checkpoint_dir: str | os.PathLike | None = None, save_steps: int | None = None,
+              save_total_limit: int = 2, resume_from: str | os.PathLike | None = None,
               on_log: Callable[[dict], None] | None = None) -> GANTrainOutput:
     """Trains ``model`` in place with :func:`gan_step` under Accelerate (one process, or ``accelerate launch`` with
     several: ``ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 script.py`` on CPU).
 
     Adam with ``learning_rate`` 2e-4 and ``betas`` (0.5, 0.999) for both networks are Radford et al.'s settings.
     Everything is seeded from ``seed`` (shuffling through Accelerate's seedable sampler, ``z`` from a generator per
-    process, dropout), so the same call gives the same weights.
+    process, dropout), so the same call gives the same weights, and a run resumed from a checkpoint ends with the
+    same weights and history as one that was never interrupted.
 
     Args:
         model: the [`GANModel`] to train.
@@ -278,6 +286,14 @@ def train_gan(model: GANModel, images: torch.Tensor, labels: torch.Tensor | None
         logging_steps: every this many steps, the means over the steps since the last record (averaged over the
             processes) are appended to the history: ``d_loss``, ``g_loss``, ``real_score``, ``fake_score``,
             ``d_grad_norm``, ``g_grad_norm``, ``diversity``, plus ``step`` and ``elapsed`` seconds.
+        checkpoint_dir: where to write resumable checkpoints (``checkpoint-<step>`` folders, the layout of
+            :mod:`classicnets.training.checkpointing`: both networks' weights, both optimizers, the latent noise
+            generator and the position in the data); ``None`` writes none.
+        save_steps: write one every this many steps (``None``: at the end of every epoch); one is always written
+            at the last step.
+        save_total_limit: keep only the newest this many checkpoints.
+        resume_from: a checkpoint folder written by this function for the same model, data, batch size and
+            number of processes; training continues from its step up to ``max_steps``.
         on_log: called with each history record, on every process.
 
     Returns:
@@ -305,18 +321,20 @@ def train_gan(model: GANModel, images: torch.Tensor, labels: torch.Tensor | None
         if labels.min() < 0 or labels.max() >= config.num_labels:
             raise ValueError(f"labels must lie in [0, {config.num_labels}), got {labels.min().item()}..{labels.max().item()}.")
     for name, value in (("max_steps", max_steps), ("per_device_batch_size", per_device_batch_size),
-                        ("logging_steps", logging_steps)):
+                        ("logging_steps", logging_steps), ("save_total_limit", save_total_limit)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    if save_steps is not None and (not isinstance(save_steps, int) or save_steps < 1):
+        raise ValueError(f"save_steps must be a positive int or None (a checkpoint per epoch), got {save_steps!r}.")
     if per_device_batch_size < 2:
         raise ValueError("per_device_batch_size must be at least 2 (batch normalization and the diversity need it).")
 
-    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
-    check_world_size(state)
-    check_precision(state.device.type, mixed_precision)
-    if images.shape[0] < per_device_batch_size * state.num_processes:
+    state_ = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    check_world_size(state_)
+    check_precision(state_.device.type, mixed_precision)
+    if images.shape[0] < per_device_batch_size * state_.num_processes:
         raise ValueError(f"{images.shape[0]} images cannot fill one batch of {per_device_batch_size} on each of "
-                         f"{state.num_processes} process(es); lower per_device_batch_size.")
+                         f"{state_.num_processes} process(es); lower per_device_batch_size.")
     acc = Accelerator(mixed_precision=mixed_precision,
                       dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=seed))
     set_seed(seed, device_specific=True)  # dropout masks differ between processes
@@ -328,13 +346,48 @@ def train_gan(model: GANModel, images: torch.Tensor, labels: torch.Tensor | None
     generator, discriminator, opt_g, opt_d, loader = acc.prepare(model.generator, model.discriminator, opt_g, opt_d,
                                                                  loader)
     noise = torch.Generator(device=acc.device).manual_seed(seed * 1000 + acc.process_index)
-    model.train()
+    optimizers = {"optimizer_g": opt_g, "optimizer_d": opt_d}
 
-    history, sums, count, step, epoch = [], None, 0, 0, 0
+    # The position in the data, the history and the partial sums of the current logging window: what a checkpoint
+    # must hold so that a resumed run continues exactly where the interrupted one was.
+    state = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "history": [], "elapsed": 0.0,
+             "num_processes": acc.num_processes, "per_device_batch_size": per_device_batch_size,
+             "window_sums": None, "window_count": 0}
+    if resume_from is not None:
+        path = Path(resume_from)
+        saved, _ = load_checkpoint(acc, path, model, optimizers, {"noise": noise})
+        for key in ("num_processes", "per_device_batch_size"):
+            if saved.get(key) != state[key]:
+                raise ValueError(
+                    f"Checkpoint {path} was written with {key}={saved.get(key)} but this run has {state[key]}; "
+                    f"resume with the same value to replay the same batches."
+                )
+        if saved["global_step"] > max_steps:
+            raise ValueError(f"Checkpoint {path} is at step {saved['global_step']}, past max_steps={max_steps}; "
+                             f"resume with max_steps >= {saved['global_step']}.")
+        state.update(saved)
+        if acc.is_main_process:
+            logger.info("Resumed from %s at step %d (epoch %d, batch %d).", path, state["global_step"],
+                        state["epoch"], state["batch_in_epoch"])
+
+    def save():
+        # The open logging window's sums differ between processes: store their mean over the processes, which
+        # gives the same record at the next log as the sums themselves would (the record is a mean over them).
+        state["window_sums"] = acc.reduce(sums, reduction="mean").tolist() if count else None
+        state["window_count"] = count
+        save_checkpoint(acc, Path(checkpoint_dir), state["global_step"], model, optimizers, state, {"noise": noise},
+                        None, save_total_limit)
+        state["last_saved_step"] = state["global_step"]
+
+    model.train()
+    count = state["window_count"]
+    sums = torch.tensor(state["window_sums"], device=acc.device) if count else None
     t0 = time.perf_counter()
+    step = state["global_step"]
     while step < max_steps:
-        loader.set_epoch(epoch)
-        for batch in loader:
+        loader.set_epoch(state["epoch"])
+        skip = state["batch_in_epoch"]
+        for batch in acc.skip_first_batches(loader, skip) if skip else loader:
             real = images_to_pixel_values(batch["images"])  # (batch, C, H, W) in [-1, 1]
             out = gan_step(generator, discriminator, opt_g, opt_d, real, batch.get("labels"), accelerator=acc,
                            noise_generator=noise)
@@ -342,25 +395,40 @@ def train_gan(model: GANModel, images: torch.Tensor, labels: torch.Tensor | None
             sums = scalars if sums is None else sums + scalars
             count += 1
             step += 1
+            state["global_step"] = step
+            state["batch_in_epoch"] += 1
             if step % logging_steps == 0 or step == max_steps:
                 means = acc.reduce(sums / count, reduction="mean").tolist()
-                record = {"step": step, **dict(zip(out.scalars(), means, strict=True)),
-                          "elapsed": round(time.perf_counter() - t0, 3)}
-                history.append(record)
+                record = {"step": step, **dict(zip(GANStepOutput.SCALARS, means, strict=True)),
+                          "elapsed": round(state["elapsed"] + time.perf_counter() - t0, 3)}
+                state["history"].append(record)
                 if acc.is_main_process:
                     logger.info("step %d: " + ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "step"), step)
                 if on_log is not None:
                     on_log(record)
                 sums, count = None, 0
+            if checkpoint_dir is not None and save_steps and step % save_steps == 0:
+                state["elapsed"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                save()
             if step >= max_steps:
                 break
-        epoch += 1
+        else:  # the epoch ran to its end
+            state["epoch"] += 1
+            state["batch_in_epoch"] = 0
+            if checkpoint_dir is not None and not save_steps and step < max_steps:
+                state["elapsed"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                save()
+    state["elapsed"] += time.perf_counter() - t0
     # DDP keeps buffers in step by broadcasting process 0's at every wrapped forward; do it once more so that every
     # process ends with the same model.
     if acc.num_processes > 1:
         broadcast([b for b in model.buffers()], from_process=0)
+    if checkpoint_dir is not None and state.get("last_saved_step") != step:
+        save()
     acc.wait_for_everyone()
-    return GANTrainOutput(global_step=step, history=history, num_processes=acc.num_processes)
+    return GANTrainOutput(global_step=step, history=state["history"], num_processes=acc.num_processes)
 
 
 __all__ = [

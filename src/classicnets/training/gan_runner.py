@@ -19,7 +19,8 @@ The folder (written atomically: built in a temporary folder, ``config.json`` mov
 ``samples.png`` (one row per class for a conditional GAN) with ``samples.safetensors`` and ``samples.json`` (the
 exact images of the grid and the seed and labels that reproduce them with ``model.sample``),
 ``learning_curves.png``, ``training_log.json`` (the logged history), ``metrics.json``, ``training_args.json`` and
-``run.json``. The GAN loop writes no resumable checkpoints: ``--resume-from-checkpoint`` is refused.
+``run.json``, and ``checkpoints/checkpoint-<step>`` (every ``--save-steps`` steps, else every epoch, and at the end):
+``--resume-from-checkpoint latest`` continues an interrupted run to the same weights an uninterrupted one reaches.
 """
 
 from __future__ import annotations
@@ -60,10 +61,10 @@ GAN_PRESETS = {"mlp": GANConfig.mlp_gan, "dcgan": GANConfig.dcgan, "conditional"
 # TrainingArguments the GAN loop implements; every other one must keep its default (it would be silently ignored).
 _GAN_ARGUMENTS = ("output_dir", "overwrite_output_dir", "seed", "num_train_epochs", "max_steps",
                   "per_device_train_batch_size", "learning_rate", "mixed_precision", "logging_steps", "classes",
-                  "train_subset", "disable_tqdm", "extra",
+                  "train_subset", "disable_tqdm", "extra", "save_steps", "save_total_limit", "resume_from_checkpoint",
                   # only read together with a flag that is refused when set, so their defaults never matter
                   "per_device_eval_batch_size", "max_shift", "max_rotation", "metric_for_best_model",
-                  "tokenizer_vocab_size", "save_total_limit", "hub_token")
+                  "tokenizer_vocab_size", "hub_token")
 
 
 # TrainingArguments fields whose command-line flag is not the field's name.
@@ -74,7 +75,7 @@ def check_gan_arguments(args: TrainingArguments) -> None:
     """Refuses training arguments that the GAN loop does not implement, naming them.
 
     Raises:
-        ValueError: e.g. ``--lr-scheduler cosine`` or ``--resume-from-checkpoint latest`` for a GAN.
+        ValueError: e.g. ``--lr-scheduler cosine`` or ``--weight-decay 0.01`` for a GAN.
     """
     given = []
     for f in fields(TrainingArguments):
@@ -85,10 +86,10 @@ def check_gan_arguments(args: TrainingArguments) -> None:
     if given:
         raise ValueError(
             f"{', '.join(given)}: not used by GAN training, which runs Adam (betas {ADAM_BETAS}) at a constant "
-            f"learning rate on both networks and writes no resumable checkpoints; drop "
-            f"{'it' if len(given) == 1 else 'them'}. GAN training takes --max-steps or --epochs, "
-            f"--per-device-train-batch-size, --learning-rate, --seed, --mixed-precision, --classes, --train-subset, "
-            f"--logging-steps, --num-eval-samples and --reference-classifier."
+            f"learning rate on both networks; drop {'it' if len(given) == 1 else 'them'}. GAN training takes "
+            f"--max-steps or --epochs, --per-device-train-batch-size, --learning-rate, --seed, --mixed-precision, "
+            f"--classes, --train-subset, --logging-steps, --save-steps, --save-total-limit, "
+            f"--resume-from-checkpoint, --num-eval-samples and --reference-classifier."
         )
 
 
@@ -342,7 +343,8 @@ def run_gan_training(dataset: str, args: TrainingArguments, preset: str | None =
         dataset: an image dataset (``mnist``, ``fashion_mnist``; ``digits`` with ``reference_classifier``).
         args: the training arguments; the GAN loop uses ``max_steps`` (or ``num_train_epochs``),
             ``per_device_train_batch_size``, ``learning_rate``, ``seed``, ``mixed_precision``, ``logging_steps``,
-            ``classes`` and ``train_subset``, and refuses the others (:func:`check_gan_arguments`).
+            ``classes``, ``train_subset``, ``save_steps``, ``save_total_limit`` and ``resume_from_checkpoint``, and
+            refuses the others (:func:`check_gan_arguments`).
         preset: ``mlp``, ``dcgan`` or ``conditional`` (default: ``GANConfig()``'s MLP GAN).
         config_overrides: ``GANConfig`` fields, e.g. ``{"latent_size": 64}``.
         reference_classifier: a classifier folder to measure with instead of the library's reference classifier.
@@ -356,6 +358,7 @@ def run_gan_training(dataset: str, args: TrainingArguments, preset: str | None =
     from accelerate.utils import parse_flag_from_env
 
     from ..data import DATASETS, check_classes, image_tensors, load_dataset, select_classes
+    from .checkpointing import resolve_checkpoint
     from .gan import train_gan
     from .runner import _run_signature, build_config, prepare_output_dir_on_main, split_train
 
@@ -385,11 +388,14 @@ def run_gan_training(dataset: str, args: TrainingArguments, preset: str | None =
     model = GANModel(config)
     signature = _run_signature("gan", dataset, config, args.classes)
     prepare_output_dir_on_main(state, args.output_dir, signature, args)
+    resume_from = (resolve_checkpoint(args.output_dir, args.resume_from_checkpoint)
+                   if args.resume_from_checkpoint else None)
 
     result = train_gan(model, images, labels if config.conditional else None, max_steps=max_steps,
                        per_device_batch_size=args.per_device_train_batch_size, learning_rate=args.learning_rate,
                        betas=ADAM_BETAS, seed=args.seed, logging_steps=min(args.logging_steps, max_steps),
-                       mixed_precision=args.mixed_precision)
+                       mixed_precision=args.mixed_precision, checkpoint_dir=os.path.join(args.output_dir, "checkpoints"),
+                       save_steps=args.save_steps, save_total_limit=args.save_total_limit, resume_from=resume_from)
     metrics = {"global_step": result.global_step, "num_processes": result.num_processes,
                "train_runtime": result.history[-1]["elapsed"] if result.history else 0.0}
     if state.is_main_process:

@@ -274,7 +274,8 @@ class Trainer:
         best_state = None
         if args.resume_from_checkpoint:
             path = resolve_checkpoint(args.output_dir, args.resume_from_checkpoint)
-            saved, best_state = load_checkpoint(acc, path, model, optimizer, scheduler, generator)
+            saved, best_state = load_checkpoint(acc, path, model, {"optimizer": optimizer, "scheduler": scheduler},
+                                                {"augment": generator})
             if saved.get("num_processes") != acc.num_processes:
                 raise ValueError(
                     f"Checkpoint {path} was written by {saved.get('num_processes')} process(es) but this run has "
@@ -290,8 +291,9 @@ class Trainer:
             acc.init_trackers("tensorboard", config=hparams)
 
         def save():
-            save_checkpoint(acc, Path(ckpt_root), state["global_step"], model, optimizer, scheduler, state,
-                            generator, best_state, args.save_total_limit)
+            save_checkpoint(acc, Path(ckpt_root), state["global_step"], model,
+                            {"optimizer": optimizer, "scheduler": scheduler}, state, {"augment": generator},
+                            best_state, args.save_total_limit)
             state["last_saved_step"] = state["global_step"]
 
         def periodic_eval():
