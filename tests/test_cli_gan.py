@@ -110,8 +110,11 @@ def test_evaluate_recomputes_the_recorded_metrics_from_the_folder(conditional_ru
     assert main(["evaluate", str(out), "--data-source", "offline"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["model_class"] == "GANModel" and result["dataset"] == "mnist"
-    assert result["test_frechet_distance"] == metrics["test_frechet_distance"]
-    assert result["test_conditional_accuracy"] == metrics["test_conditional_accuracy"]
+    assert result["split"] == "test" and not any(k.startswith("test_") for k in result)
+    assert result["frechet_distance"] == metrics["test_frechet_distance"]
+    assert result["conditional_accuracy"] == metrics["test_conditional_accuracy"]
+    assert result["at_training"] == {"frechet_distance": metrics["test_frechet_distance"],
+                                     "conditional_accuracy": metrics["test_conditional_accuracy"]}
     assert result["matches_training"] is True
     assert main(["evaluate", str(out), "--split", "train", "--data-source", "offline"]) == 2
     assert "measured against the test images" in capsys.readouterr().err

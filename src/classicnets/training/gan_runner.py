@@ -289,6 +289,10 @@ def evaluate_gan_folder(folder: str | os.PathLike, dataset: str, split: str = "t
                         trust_remote_code: bool = False) -> dict:
     """The metrics ``classicnets train gan`` recorded, recomputed in this process from the saved folder.
 
+    Returns ``frechet_distance``, ``real_data_frechet_distance``, ``num_eval_samples`` and, for a conditional GAN,
+    ``conditional_accuracy`` (``split`` says they are on the test images), with ``at_training`` (the recorded values)
+    and ``matches_training``.
+
     The model is loaded with ``AutoModel``; the sample count, seeds, classes, training subset and reference
     classifier come from the folder's ``metrics.json`` and ``training_args.json``, so the numbers match what
     training measured (``matches_training``) when the weights are those that were measured.
@@ -326,10 +330,15 @@ def evaluate_gan_folder(folder: str | os.PathLike, dataset: str, split: str = "t
     num = recorded.get("num_eval_samples") or extra.get("num_eval_samples") or DEFAULT_NUM_EVAL_SAMPLES
     metrics = evaluate_gan(model, reference, test_images, images[train_idx], num, seed=seed + 1,
                            classifier_labels=list(classes) if classes else None)
-    result = {"model": str(folder), "model_class": type(model).__name__, "dataset": dataset, "split": split, **metrics}
-    keys = [k for k in ("test_frechet_distance", "test_conditional_accuracy") if k in metrics and k in recorded]
-    if keys:
-        result["matches_training"] = all(recorded[k] == metrics[k] for k in keys)
+    # Named as every family's `classicnets evaluate` names them: the split is its own field, not a prefix.
+    unprefixed = {k.removeprefix("test_"): v for k, v in metrics.items()}
+    result = {"model": str(folder), "model_class": type(model).__name__, "dataset": dataset, "split": split,
+              **unprefixed}
+    pairs = {k.removeprefix("test_"): recorded[k] for k in ("test_frechet_distance", "test_conditional_accuracy")
+             if k in metrics and k in recorded}
+    if pairs:
+        result["at_training"] = pairs
+        result["matches_training"] = all(value == unprefixed[k] for k, value in pairs.items())
     return result
 
 
