@@ -44,6 +44,28 @@ hf_logging.disable_progress_bar()
 SMALL_DCGAN = {"generator_hidden_sizes": [64, 32], "discriminator_hidden_sizes": [32, 64]}
 
 
+def distance_curve(folder: Path, dataset: str, reference, num_samples: int, seed: int) -> dict[int, float]:
+    """The Frechet distance of the weights in each of the run's checkpoints, measured exactly as the final one
+    (same samples' seed, same test and training images)."""
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    from classicnets.data import image_tensors, load_dataset
+    from classicnets.training.checkpointing import list_checkpoints
+    from classicnets.training.gan_runner import evaluate_gan
+
+    splits = load_dataset(dataset, source="offline")
+    train, test = image_tensors(splits["train"])[0], image_tensors(splits["test"])[0]
+    model = AutoModel.from_pretrained(folder)
+    curve = {}
+    for checkpoint in list_checkpoints(folder / "checkpoints"):
+        model.load_state_dict(load_file(checkpoint / "model.safetensors"))
+        step = int(checkpoint.name.split("-")[1])
+        metrics = evaluate_gan(model.eval(), reference, test, train, num_samples, seed=seed + 1)
+        curve[step] = round(metrics["test_frechet_distance"], 3)
+    return curve
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["mnist"], choices=("mnist", "fashion_mnist"))
@@ -58,6 +80,9 @@ def main() -> None:
                         help='JSON {preset: {field: value}} applied to the presets, e.g. \'{"dcgan": '
                              '{"generator_hidden_sizes": [128, 64]}}\'')
     parser.add_argument("--output-root", default="runs/examples/gan")
+    parser.add_argument("--curve-every", type=int, default=0,
+                        help="also keep a checkpoint every N steps and measure the Frechet distance at each: the "
+                             "curve of distance against training budget (0: only at the end)")
     parser.add_argument("--threads", type=int, default=1,
                         help="intra-op threads; these small networks run fastest on one thread of a busy 2-core CPU")
     ns = parser.parse_args()
@@ -73,17 +98,24 @@ def main() -> None:
                           "seconds": round(time.perf_counter() - start, 1)}), flush=True)
         for preset in ns.presets:
             out = Path(ns.output_root) / f"{preset}-{dataset}"
+            curve = {}
+            saving = (dict(save_steps=ns.curve_every, save_total_limit=max(1, ns.max_steps // ns.curve_every))
+                      if ns.curve_every else {})
             args = TrainingArguments(output_dir=str(out), overwrite_output_dir=True, seed=ns.seed,
                                      max_steps=ns.max_steps, per_device_train_batch_size=ns.batch_size,
-                                     learning_rate=ns.learning_rate, logging_steps=100, disable_tqdm=True)
+                                     learning_rate=ns.learning_rate, logging_steps=100, disable_tqdm=True, **saving)
             metrics = run_gan_training(dataset, args, preset=preset, config_overrides=overrides.get(preset),
                                        data_source="offline", num_eval_samples=ns.num_eval_samples)
+            if ns.curve_every:
+                curve = distance_curve(out, dataset, reference, ns.num_eval_samples, ns.seed)
             row = {"dataset": dataset, "preset": preset, "max_steps": ns.max_steps, "batch_size": ns.batch_size,
                    "frechet_distance": round(metrics["test_frechet_distance"], 3),
                    "real_data_floor": round(metrics["real_data_frechet_distance"], 3),
                    "conditional_accuracy": metrics.get("test_conditional_accuracy"),
                    "diversity": round(metrics["train_diversity"], 3),
                    "train_runtime_s": metrics["train_runtime"], "folder": str(out)}
+            if curve:
+                row["frechet_distance_by_step"] = curve
             results.append(row)
             print(json.dumps(row), flush=True)
 
