@@ -17,7 +17,7 @@ from transformers import AutoModel
 import classicnets  # noqa: F401  registers the architectures
 from classicnets.cli import main
 from classicnets.data import image_tensors, load_dataset
-from classicnets.training.gan_runner import evaluate_gan
+from classicnets.training.gan_runner import evaluate_gan, latent_interpolation, slerp
 
 SHORT = ["--dataset", "mnist", "--data-source", "offline", "--train-subset", "2048", "--per-device-train-batch-size",
          "64", "--seed", "0", "--disable-tqdm"]
@@ -58,7 +58,7 @@ def test_conditional_run_saves_a_loadable_folder_whose_samples_are_the_grid(cond
     out, metrics = conditional_run
     files = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "configuration_gan.py", "modeling_gan.py", "README.md", "samples.png",
-            "samples.safetensors", "samples.json", "learning_curves.png", "training_log.json", "metrics.json",
+            "samples.safetensors", "samples.json", "interpolation.png", "learning_curves.png", "training_log.json", "metrics.json",
             "training_args.json", "run.json"} <= files, files
     assert not [f for f in files if f.startswith(".")]  # no temporary export folder left behind
     model = AutoModel.from_pretrained(out)
@@ -72,6 +72,34 @@ def test_conditional_run_saves_a_loadable_folder_whose_samples_are_the_grid(cond
     assert (out / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     args = json.loads((out / "training_args.json").read_text())
     assert args["learning_rate"] == 2e-4 and args["max_steps"] == 150  # the DCGAN learning rate by default
+
+
+def test_slerp_keeps_the_ends_and_the_norm_of_orthogonal_latents():
+    z0 = torch.tensor([[3.0, 0.0, 0.0], [1.0, 2.0, 2.0]])
+    z1 = torch.tensor([[0.0, 3.0, 0.0], [2.0, 4.0, 4.0]])  # row 1: parallel endpoints (angle 0)
+    path = slerp(z0, z1, torch.linspace(0, 1, 5))  # (2, 5, 3)
+    assert path.shape == (2, 5, 3) and torch.isfinite(path).all()
+    assert torch.allclose(path[:, 0], z0, atol=1e-6) and torch.allclose(path[:, -1], z1, atol=1e-6)
+    # Orthogonal endpoints of norm 3: every point stays on the circle of radius 3 (a straight line dips to 2.12)
+    # and the midpoint is their bisector.
+    assert torch.allclose(path[0].norm(dim=-1), torch.full((5,), 3.0), atol=1e-5)
+    assert torch.allclose(path[0, 2], torch.tensor([1.0, 1.0, 0.0]) * 3 / 2**0.5, atol=1e-5)
+    # Parallel endpoints: the straight line, no 0/0.
+    assert torch.allclose(path[1, 2], (z0[1] + z1[1]) / 2, atol=1e-6)
+
+
+def test_the_interpolation_picture_walks_between_seeded_latents_one_class_per_row(conditional_run):
+    out, _ = conditional_run
+    model = AutoModel.from_pretrained(out)
+    images, labels = latent_interpolation(model, rows=3, steps=4, seed=7)
+    assert images.shape == (12, 1, 28, 28) and labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    draw = torch.Generator().manual_seed(7)
+    z0, z1 = torch.randn(3, 32, generator=draw), torch.randn(3, 32, generator=draw)
+    ends = model.eval().generate_images(torch.cat([z0, z1]), torch.tensor([0, 1, 2, 0, 1, 2]))
+    assert torch.allclose(images[0::4], ends[:3], atol=1e-5) and torch.allclose(images[3::4], ends[3:], atol=1e-5)
+    assert not torch.allclose(images[1], images[0], atol=1e-3)  # the inner steps move
+    assert model.training is False and latent_interpolation(model.train(), 1, 2, 0)[0].shape[0] == 2
+    assert model.generator.training  # the mode is restored
 
 
 def test_recorded_metrics_are_measured_on_the_saved_weights(conditional_run, mnist_reference):
@@ -101,7 +129,7 @@ def test_recorded_metrics_are_measured_on_the_saved_weights(conditional_run, mni
     assert results == {"frechet_distance": metrics["test_frechet_distance"],
                        "conditional_accuracy": metrics["test_conditional_accuracy"]}
     assert card.data.pipeline_tag == "unconditional-image-generation" and "class-conditional" in card.data.tags
-    assert "samples.png" in card.text and "Real-data floor" in card.text
+    assert "samples.png" in card.text and "interpolation.png" in card.text and "Real-data floor" in card.text
 
 
 def test_evaluate_recomputes_the_recorded_metrics_from_the_folder(conditional_run, capsys):

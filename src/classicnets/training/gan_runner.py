@@ -18,7 +18,7 @@ The folder (written atomically: built in a temporary folder, ``config.json`` mov
 ``model.safetensors``, the model's own code, ``README.md`` (the card, metrics in its ``model-index``),
 ``samples.png`` (one row per class for a conditional GAN) with ``samples.safetensors`` and ``samples.json`` (the
 exact images of the grid and the seed and labels that reproduce them with ``model.sample``),
-``learning_curves.png``, ``training_log.json`` (the logged history), ``metrics.json``, ``training_args.json`` and
+``interpolation.png`` (walks between latents, :func:`latent_interpolation`), ``learning_curves.png``, ``training_log.json`` (the logged history), ``metrics.json``, ``training_args.json`` and
 ``run.json``, and ``checkpoints/checkpoint-<step>`` (every ``--save-steps`` steps, else every epoch, and at the end):
 ``--resume-from-checkpoint latest`` continues an interrupted run to the same weights an uninterrupted one reaches.
 """
@@ -45,6 +45,7 @@ ADAM_BETAS = (0.5, 0.999)  # Radford et al. 2016: beta1 = 0.9 made training osci
 DEFAULT_LEARNING_RATE = 2e-4  # Radford et al. 2016
 DEFAULT_NUM_EVAL_SAMPLES = 10_000
 GRID_COLUMNS = 10
+INTERPOLATION_ROWS = 5
 HUB_TASK = "unconditional-image-generation"  # the Hub has no class-conditional image task; the card tags it
 
 
@@ -183,6 +184,55 @@ def _grid(model: GANModel, seed: int) -> tuple[torch.Tensor, torch.Tensor | None
     return images.float().cpu(), labels, names
 
 
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latents ``z0`` and ``z1`` (each (..., latent_size)) at fractions ``t``.
+
+    ``slerp(t) = sin((1 - t) w) / sin(w) z0 + sin(t w) / sin(w) z1`` with ``w`` the angle between ``z0`` and ``z1``
+    (Shoemake 1985; White, "Sampling Generative Networks", 2016, arXiv:1609.04468): the path keeps the norm a
+    Gaussian latent concentrates on (``~sqrt(latent_size)``), where a straight line would pass through the low-norm
+    centre that ``G`` rarely saw in training. Nearly parallel endpoints fall back to the straight line.
+
+    Args:
+        z0, z1: the endpoints, shape (rows, latent_size).
+        t: fractions in [0, 1], shape (steps,).
+
+    Returns:
+        (rows, steps, latent_size): row ``r`` goes from ``z0[r]`` (``t = 0``) to ``z1[r]`` (``t = 1``).
+    """
+    cos = torch.nn.functional.cosine_similarity(z0, z1, dim=-1).clamp(-1.0, 1.0)[:, None, None]  # (rows, 1, 1)
+    angle = torch.arccos(cos)
+    t = t[None, :, None]  # (1, steps, 1)
+    a, b = z0[:, None, :], z1[:, None, :]
+    straight = (1 - t) * a + t * b
+    safe = angle.clamp_min(1e-4)
+    curved = (torch.sin((1 - t) * safe) * a + torch.sin(t * safe) * b) / torch.sin(safe)
+    return torch.where(angle > 1e-4, curved, straight)
+
+
+def latent_interpolation(model: GANModel, rows: int, steps: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``rows`` walks through the latent space of ``G`` (Radford et al. 2016, section 6.1): each from one latent to
+    another, drawn with ``torch.Generator().manual_seed(seed)``, in ``steps`` spherical steps (:func:`slerp`), ends
+    included; a conditional GAN keeps one class per row (row ``r``: class ``r mod K``), so only the style moves.
+
+    Returns the images (rows * steps, C, H, W) in [-1, 1] (in eval mode, as ``model.sample`` draws them) and the
+    labels (or ``None``)."""
+    config = model.config
+    draw = torch.Generator().manual_seed(seed)
+    z0 = torch.randn(rows, config.latent_size, generator=draw)
+    z1 = torch.randn(rows, config.latent_size, generator=draw)
+    z = slerp(z0, z1, torch.linspace(0, 1, steps)).reshape(rows * steps, config.latent_size)
+    labels = (torch.arange(rows) % config.num_labels).repeat_interleave(steps) if config.conditional else None
+    was_training = model.generator.training
+    model.generator.eval()
+    try:
+        with torch.no_grad():
+            images = model.generate_images(z.to(device=model.device, dtype=model.dtype),
+                                           None if labels is None else labels.to(model.device))
+    finally:
+        model.generator.train(was_training)
+    return images.float().cpu(), labels
+
+
 def _card_sections(model, spec, metrics: dict, reference, classes, grid_seed: int) -> dict:
     config = model.config
     sample_call = ("model.sample(10, labels=list(range(10)), generator=torch.Generator().manual_seed(0))"
@@ -256,6 +306,11 @@ def export_gan(output_dir: str, model: GANModel, args: TrainingArguments, metric
              "range": "[-1, 1]"}, indent=2))
         what = f"{'conditional ' if config.conditional else ''}{config.architecture} GAN samples, {spec.name}"
         plot_image_grid((images + 1) / 2, tmp / "samples.png", ncol=GRID_COLUMNS, row_labels=names, title=what)
+        walks, walk_labels = latent_interpolation(model, INTERPOLATION_ROWS, GRID_COLUMNS, args.seed)
+        walk_names = None if walk_labels is None else [
+            str(config.id2label.get(int(k), int(k))) for k in walk_labels[::GRID_COLUMNS]]
+        plot_image_grid((walks + 1) / 2, tmp / "interpolation.png", ncol=GRID_COLUMNS, row_labels=walk_names,
+                        title=f"{what}: spherical walks between two latents")
         curves = [{"step": r["step"], "d_loss": r["d_loss"], "g_loss": r["g_loss"],
                    "train_diversity": r["diversity"], "train_real_score": r["real_score"],
                    "train_fake_score": r["fake_score"]} for r in history]
@@ -272,7 +327,10 @@ def export_gan(output_dir: str, model: GANModel, args: TrainingArguments, metric
         write_model_card(
             tmp, family="gan", model_name=name, task=HUB_TASK, dataset_name=spec.name, dataset_id=spec.hub_id,
             dataset_split="test", metrics=card_metrics, hyperparameters=hyperparameters, config=config.to_dict(),
-            pictures=[("samples.png", "Samples"), ("learning_curves.png", "Learning curves")],
+            pictures=[("samples.png", "Samples"),
+                      ("interpolation.png", "Latent interpolation: each row walks from one latent to another "
+                       "(spherical steps, ends included" + ("; one class per row)" if config.conditional else ")")),
+                      ("learning_curves.png", "Learning curves")],
             extra_sections=_card_sections(model, spec, metrics, reference, args.classes, args.seed),
             tags=["class-conditional"] if config.conditional else (),
             repo_id=None if os.path.isabs(args.output_dir) else Path(args.output_dir).as_posix(),
