@@ -329,12 +329,12 @@ def train_gan(model: GANModel, images: torch.Tensor, labels: torch.Tensor | None
     if per_device_batch_size < 2:
         raise ValueError("per_device_batch_size must be at least 2 (batch normalization and the diversity need it).")
 
-    state_ = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
-    check_world_size(state_)
-    check_precision(state_.device.type, mixed_precision)
-    if images.shape[0] < per_device_batch_size * state_.num_processes:
+    partial_state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    check_world_size(partial_state)
+    check_precision(partial_state.device.type, mixed_precision)
+    if images.shape[0] < per_device_batch_size * partial_state.num_processes:
         raise ValueError(f"{images.shape[0]} images cannot fill one batch of {per_device_batch_size} on each of "
-                         f"{state_.num_processes} process(es); lower per_device_batch_size.")
+                         f"{partial_state.num_processes} process(es); lower per_device_batch_size.")
     acc = Accelerator(mixed_precision=mixed_precision,
                       dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=seed))
     set_seed(seed, device_specific=True)  # dropout masks differ between processes
