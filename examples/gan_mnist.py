@@ -1,4 +1,4 @@
-"""GANs on MNIST (and Fashion-MNIST): the MLP GAN against DCGAN at the same training budget, and how often the
+r"""GANs on MNIST (and Fashion-MNIST): the MLP GAN against DCGAN at the same training budget, and how often the
 class-conditional GAN draws the digit it is asked for. The numbers in model_cards/gan.md come from this script.
 
 Every run is ``classicnets train gan`` from Python (:func:`classicnets.training.gan_runner.run_gan_training`): the

@@ -1,4 +1,4 @@
-"""A VAE with one stochastic layer on binarized MNIST: test ELBO and importance-sampled NLL (k = 1000) in nats.
+r"""A VAE with one stochastic layer on binarized MNIST: test ELBO and importance-sampled NLL (k = 1000) in nats.
 
 The model is the one-stochastic-layer network of Burda, Grosse & Salakhutdinov (IWAE paper, arXiv:1509.00519):
 784-200-200-50 tanh encoder, 50-200-200-784 decoder with Bernoulli outputs (``--preset burda``). Training images are

@@ -198,6 +198,8 @@ def test_an_interrupted_gan_run_resumes_to_the_uninterrupted_weights(tmp_path, m
         (["--resume-from-checkpoint", "latest"], "holds no classicnets run to resume"),
         (["--config-overrides", "hidden_sizes=[3]"], "GANConfig has no field 'hidden_sizes'"),
         (["--num-eval-samples", "1"], "--num-eval-samples must be an int >= 2"),
+        (["--train-subset", "100", "--per-device-train-batch-size", "128"],
+         "100 training images cannot fill one batch of 128.*lower --per-device-train-batch-size"),
     ],
 )
 def test_bad_gan_flags_are_refused_before_anything_is_written(capsys, tmp_path, argv, message):

@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
          help="rnn on text: char (language-model default) or byte-level bpe (classifier default)")
     _add(g, "--tokenizer-vocab-size", type=int, default=8000, help="vocabulary size of a bpe tokenizer")
     _add(g, "--latent-size", type=int, default=None,
-         help="autoencoder, vae: units of the code h / dimension of z (defaults 32 / 20)")
+         help="autoencoder, vae, gan: units of the code h / dimension of z (defaults 32 / 20 / 100)")
     _add(g, "--binarize", default=None, choices=("dynamic", "fixed", "none"),
          help="vae: binarize training images anew each time they are seen (dynamic; the default for the Bernoulli "
               "decoder), once with --seed (fixed), or not (none; the Gaussian decoder's default). Test images are "

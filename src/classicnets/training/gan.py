@@ -334,7 +334,8 @@ def train_gan(model: GANModel, images: torch.Tensor, labels: torch.Tensor | None
     check_precision(partial_state.device.type, mixed_precision)
     if images.shape[0] < per_device_batch_size * partial_state.num_processes:
         raise ValueError(f"{images.shape[0]} images cannot fill one batch of {per_device_batch_size} on each of "
-                         f"{partial_state.num_processes} process(es); lower per_device_batch_size.")
+                         f"{partial_state.num_processes} process(es); lower per_device_batch_size "
+                         f"(--per-device-train-batch-size).")
     acc = Accelerator(mixed_precision=mixed_precision,
                       dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=seed))
     set_seed(seed, device_specific=True)  # dropout masks differ between processes
@@ -350,17 +351,20 @@ def train_gan(model: GANModel, images: torch.Tensor, labels: torch.Tensor | None
 
     # The position in the data, the history and the partial sums of the current logging window: what a checkpoint
     # must hold so that a resumed run continues exactly where the interrupted one was.
-    state = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "history": [], "elapsed": 0.0,
-             "num_processes": acc.num_processes, "per_device_batch_size": per_device_batch_size,
+    # What must not change when a run is resumed: the optimizers' settings (their saved states would silently
+    # override a new learning rate), the seed and the data.
+    same_run = {"num_processes": acc.num_processes, "per_device_batch_size": per_device_batch_size,
+                "learning_rate": learning_rate, "betas": list(betas), "seed": seed, "num_images": images.shape[0]}
+    state = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "history": [], "elapsed": 0.0, **same_run,
              "window_sums": None, "window_count": 0}
     if resume_from is not None:
         path = Path(resume_from)
         saved, _ = load_checkpoint(acc, path, model, optimizers, {"noise": noise})
-        for key in ("num_processes", "per_device_batch_size"):
-            if saved.get(key) != state[key]:
+        for key, value in same_run.items():
+            if saved.get(key) != value:
                 raise ValueError(
-                    f"Checkpoint {path} was written with {key}={saved.get(key)} but this run has {state[key]}; "
-                    f"resume with the same value to replay the same batches."
+                    f"Checkpoint {path} was written with {key}={saved.get(key)} but this run has {value}; resume "
+                    f"with the same value (the same flags as the interrupted run) to continue that run."
                 )
         if saved["global_step"] > max_steps:
             raise ValueError(f"Checkpoint {path} is at step {saved['global_step']}, past max_steps={max_steps}; "

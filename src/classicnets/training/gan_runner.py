@@ -451,6 +451,10 @@ def run_gan_training(dataset: str, args: TrainingArguments, preset: str | None =
     batches_per_epoch = len(labels) // (args.per_device_train_batch_size * state.num_processes)
     max_steps = args.max_steps if args.max_steps > 0 else max(1, math.ceil(args.num_train_epochs * batches_per_epoch))
 
+    if len(labels) < args.per_device_train_batch_size * state.num_processes:  # refused before the folder is touched
+        raise ValueError(f"{len(labels)} training images cannot fill one batch of {args.per_device_train_batch_size} "
+                         f"on each of {state.num_processes} process(es); lower --per-device-train-batch-size.")
+
     torch.manual_seed(args.seed)  # the initial weights
     model = GANModel(config)
     signature = _run_signature("gan", dataset, config, args.classes)
