@@ -225,3 +225,13 @@ def test_wrong_datasets_and_judges_are_refused(capsys, tmp_path, conditional_run
     assert "holds a 'classicnets_gan' model, not an image classifier" in refused(
         "gan", "--dataset", "mnist", "--reference-classifier", gan_folder)
     assert "GAN evaluation flags; drop them for cnn" in refused("cnn", "--dataset", "mnist", "--num-eval-samples", "5")
+
+
+def test_sample_on_a_vae_folder_says_how_to_draw_from_a_vae(capsys, tmp_path):
+    from classicnets import VAEConfig, VAEModel
+
+    VAEModel(VAEConfig(latent_size=4, hidden_sizes=[8])).save_pretrained(tmp_path / "vae")
+    assert main(["sample", str(tmp_path / "vae"), "--output", str(tmp_path / "s.png")]) == 2
+    err = capsys.readouterr().err
+    assert "is a VAE; `classicnets sample` draws from GAN folders" in err and ".sample(n" in err, err
+    assert not (tmp_path / "s.png").exists()

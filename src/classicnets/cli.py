@@ -317,6 +317,8 @@ def _evaluate(ns) -> int:
 
 
 def _sample(ns) -> int:
+    from pathlib import Path
+
     import torch
     from transformers import AutoModel
 
@@ -327,6 +329,11 @@ def _sample(ns) -> int:
     if ns.num_samples < 1 or ns.ncol < 1:
         raise ValueError(f"--num-samples and --ncol must be >= 1, got {ns.num_samples} and {ns.ncol}.")
     folder = resolve_checkpoint(ns.model_dir, revision=ns.revision)
+    config_file = Path(folder) / "config.json"
+    model_type = json.loads(config_file.read_text()).get("model_type") if config_file.is_file() else None
+    if model_type == "classicnets_vae":
+        raise ValueError(f"{ns.model_dir} is a VAE; `classicnets sample` draws from GAN folders. Draw from a VAE in "
+                         f"Python: AutoModel.from_pretrained(folder).sample(n, generator=...) (the decoder's mean images).")
     model = load_pretrained(folder, AutoModel, expected_model_type="classicnets_gan",
                             trust_remote_code=ns.trust_remote_code).eval()
     labels = ns.labels
