@@ -18,8 +18,9 @@ The folder (written atomically: built in a temporary folder, ``config.json`` mov
 ``model.safetensors``, the model's own code, ``README.md`` (the card, metrics in its ``model-index``),
 ``samples.png`` (one row per class for a conditional GAN) with ``samples.safetensors`` and ``samples.json`` (the
 exact images of the grid and the seed and labels that reproduce them with ``model.sample``),
-``interpolation.png`` (walks between latents, :func:`latent_interpolation`), ``learning_curves.png``, ``training_log.json`` (the logged history), ``metrics.json``, ``training_args.json`` and
-``run.json``, and ``checkpoints/checkpoint-<step>`` (every ``--save-steps`` steps, else every epoch, and at the end):
+``interpolation.png`` (walks between latents, :func:`latent_interpolation`), ``learning_curves.png``,
+``training_log.json`` (the logged history), ``metrics.json``, ``training_args.json`` and ``run.json``, and
+``checkpoints/checkpoint-<step>`` (every ``--save-steps`` steps, else every epoch, and at the end):
 ``--resume-from-checkpoint latest`` continues an interrupted run to the same weights an uninterrupted one reaches.
 """
 
@@ -185,12 +186,12 @@ def _grid(model: GANModel, seed: int) -> tuple[torch.Tensor, torch.Tensor | None
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between latents ``z0`` and ``z1`` (each (..., latent_size)) at fractions ``t``.
+    """Spherical interpolation between latents ``z0`` and ``z1`` (each (rows, latent_size)) at fractions ``t``.
 
     ``slerp(t) = sin((1 - t) w) / sin(w) z0 + sin(t w) / sin(w) z1`` with ``w`` the angle between ``z0`` and ``z1``
-    (Shoemake 1985; White, "Sampling Generative Networks", 2016, arXiv:1609.04468): the path keeps the norm a
-    Gaussian latent concentrates on (``~sqrt(latent_size)``), where a straight line would pass through the low-norm
-    centre that ``G`` rarely saw in training. Nearly parallel endpoints fall back to the straight line.
+    (Shoemake 1985; White, "Sampling Generative Networks", 2016, arXiv:1609.04468): the path stays near the norm a
+    Gaussian latent concentrates on (``~sqrt(latent_size)``; exactly on it for endpoints of that norm), where a
+    straight line would dip towards the low-norm centre that ``G`` rarely saw in training. Nearly parallel endpoints fall back to the straight line.
 
     Args:
         z0, z1: the endpoints, shape (rows, latent_size).
