@@ -130,6 +130,7 @@ def test_recorded_metrics_are_measured_on_the_saved_weights(conditional_run, mni
                        "conditional_accuracy": metrics["test_conditional_accuracy"]}
     assert card.data.pipeline_tag == "unconditional-image-generation" and "class-conditional" in card.data.tags
     assert "samples.png" in card.text and "interpolation.png" in card.text and "Real-data floor" in card.text
+    assert "Conditional Generative Adversarial Nets" in card.text  # the conditional GAN's paper is cited
 
 
 def test_evaluate_recomputes_the_recorded_metrics_from_the_folder(conditional_run, capsys):

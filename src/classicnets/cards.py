@@ -221,7 +221,14 @@ FAMILIES: dict[str, dict[str, Any]] = {
             "space is not a generative model (sampling random codes gives poor images). Reconstruction "
             "error is an imperfect anomaly score."
         ),
-        "related": [],
+        "related": [
+            {
+                "title": "Extracting and Composing Robust Features with Denoising Autoencoders",
+                "authors": "Pascal Vincent, Hugo Larochelle, Yoshua Bengio, Pierre-Antoine Manzagol",
+                "year": 2008,
+                "url": "https://doi.org/10.1145/1390156.1390294",
+            },
+        ],
         "bibtex": (
             "@article{hinton2006reducing,\n"
             "  title   = {Reducing the Dimensionality of Data with Neural Networks},\n"
@@ -258,7 +265,14 @@ FAMILIES: dict[str, dict[str, Any]] = {
             "Samples are blurrier than those of GANs or diffusion models; the ELBO only bounds the "
             "likelihood; the model reproduces the biases and content of its training data."
         ),
-        "related": [],
+        "related": [
+            {
+                "title": "Importance Weighted Autoencoders",
+                "authors": "Yuri Burda, Roger Grosse, Ruslan Salakhutdinov",
+                "year": 2016,
+                "url": "https://arxiv.org/abs/1509.00519",
+            },
+        ],
         "bibtex": (
             "@inproceedings{kingma2014auto,\n"
             "  title     = {Auto-Encoding Variational Bayes},\n"
@@ -292,7 +306,21 @@ FAMILIES: dict[str, dict[str, Any]] = {
             "Training can be unstable and suffer mode collapse (the generator covers only part of the data); "
             "there is no likelihood to evaluate, and the samples reproduce the biases of the training data."
         ),
-        "related": [],
+        "related": [
+            {
+                "title": "Unsupervised Representation Learning with Deep Convolutional Generative Adversarial "
+                         "Networks",
+                "authors": "Alec Radford, Luke Metz, Soumith Chintala",
+                "year": 2016,
+                "url": "https://arxiv.org/abs/1511.06434",
+            },
+            {
+                "title": "Conditional Generative Adversarial Nets",
+                "authors": "Mehdi Mirza, Simon Osindero",
+                "year": 2014,
+                "url": "https://arxiv.org/abs/1411.1784",
+            },
+        ],
         "bibtex": (
             "@inproceedings{goodfellow2014generative,\n"
             "  title     = {Generative Adversarial Nets},\n"

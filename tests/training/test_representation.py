@@ -275,6 +275,8 @@ def test_the_vae_folder_has_pictures_a_card_and_a_feature_extraction_pipeline(va
     assert "dynamically binarized" in text and "k = 20" in text and "first two principal components" in text
     indexed = {r.metric_type: r.metric_value for r in card.data.eval_results}
     assert indexed["elbo"] == metrics["test_elbo"] and indexed["nll"] == metrics["test_nll"]
+    assert "nll_samples" not in indexed  # k is a setting (said in the text), not a result
+    assert "Radford" not in text and "Importance Weighted Autoencoders" in text  # the VAE's own references
 
     model = AutoModel.from_pretrained(out)
     assert type(model) is VAEModel

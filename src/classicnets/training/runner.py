@@ -381,7 +381,9 @@ def export(output_dir: str, model, processor, args: TrainingArguments, metrics: 
         atomic_write_text(tmp / "training_args.json", json.dumps(hyper, indent=2))
         num_processes = metrics.get("num_processes", 1)
         prefix = f"{held_out_split}_"
-        card_metrics = {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}
+        # Results only: a count such as nll_samples (the k of the NLL) is a setting, in the hyperparameters.
+        card_metrics = {k.removeprefix(prefix): v for k, v in metrics.items()
+                        if k.startswith(prefix) and not k.endswith("_samples")}
         dataset_name, suffix = dataset_spec.name, ""
         if args.classes:  # the card's dataset and split are those classes only
             dataset_name = f"{dataset_spec.name} (classes {', '.join(map(str, args.classes))})"
