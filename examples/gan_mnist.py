@@ -2,8 +2,8 @@ r"""GANs on MNIST (and Fashion-MNIST): the MLP GAN against DCGAN at the same tra
 class-conditional GAN draws the digit it is asked for. The numbers in model_cards/gan.md come from this script.
 
 Every run is ``classicnets train gan`` from Python (:func:`classicnets.training.gan_runner.run_gan_training`): the
-same number of steps, batch size, Adam settings (2e-4, betas 0.5/0.999) and seed for every preset, then the
-Fréchet distance between 10,000 samples and the 10,000 test images in the feature space of the library's own LeNet-5
+same number of steps, batch size, Adam settings (--learning-rate, 2e-4 by default; betas 0.5/0.999) and seed for every
+preset, then the Fréchet distance between 10,000 samples and the 10,000 test images in the feature space of the library's own LeNet-5
 reference classifier (built once, cached; no download), the real-data floor (10,000 training images against the
 test images), and for the conditional GAN the fraction of class-balanced samples that the reference classifier
 assigns to the requested class. The script prints one JSON line per run and a summary with the two checks of
