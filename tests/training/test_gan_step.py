@@ -280,7 +280,8 @@ def test_train_gan_refuses_a_checkpoint_of_another_run(mnist, tmp_path):
     for changed, match in ((dict(learning_rate=1e-2), "learning_rate=0.0002 but this run has 0.01"),
                            (dict(seed=7), "seed=0 but this run has 7"),
                            (dict(images=x[:1024], labels=y[:1024]), f"num_images={len(x)} but this run has 1024")):
-        call = dict(images=x, labels=y, max_steps=6, per_device_batch_size=32, resume_from=tmp_path / "c" / "checkpoint-2")
+        call = dict(images=x, labels=y, max_steps=6, per_device_batch_size=32,
+                    resume_from=tmp_path / "c" / "checkpoint-2")
         with pytest.raises(ValueError, match=match):
             train_gan(tiny_conditional_mlp(), **{**call, **changed})
     with pytest.raises(ValueError, match="past max_steps=3"):

@@ -126,6 +126,14 @@ def _gradient_norm(module: nn.Module, network: str, loss: torch.Tensor) -> torch
     return norm
 
 
+def check_batch_fill(num_images: int, per_device_batch_size: int, num_processes: int) -> None:
+    """Raises a `ValueError` when ``num_images`` cannot fill one batch on every process (a GAN step needs full
+    batches); the command line calls it before its output folder is touched."""
+    if num_images < per_device_batch_size * num_processes:
+        raise ValueError(f"{num_images} training images cannot fill one batch of {per_device_batch_size} on each of "
+                         f"{num_processes} process(es); lower per_device_batch_size (--per-device-train-batch-size).")
+
+
 def _unwrap(accelerator: Accelerator | None, module: nn.Module) -> nn.Module:
     return accelerator.unwrap_model(module) if accelerator is not None else module
 
@@ -332,10 +340,7 @@ def train_gan(model: GANModel, images: torch.Tensor, labels: torch.Tensor | None
     partial_state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
     check_world_size(partial_state)
     check_precision(partial_state.device.type, mixed_precision)
-    if images.shape[0] < per_device_batch_size * partial_state.num_processes:
-        raise ValueError(f"{images.shape[0]} images cannot fill one batch of {per_device_batch_size} on each of "
-                         f"{partial_state.num_processes} process(es); lower per_device_batch_size "
-                         f"(--per-device-train-batch-size).")
+    check_batch_fill(images.shape[0], per_device_batch_size, partial_state.num_processes)
     acc = Accelerator(mixed_precision=mixed_precision,
                       dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=seed))
     set_seed(seed, device_specific=True)  # dropout masks differ between processes

@@ -191,7 +191,8 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     ``slerp(t) = sin((1 - t) w) / sin(w) z0 + sin(t w) / sin(w) z1`` with ``w`` the angle between ``z0`` and ``z1``
     (Shoemake 1985; White, "Sampling Generative Networks", 2016, arXiv:1609.04468): the path stays near the norm a
     Gaussian latent concentrates on (``~sqrt(latent_size)``; exactly on it for endpoints of that norm), where a
-    straight line would dip towards the low-norm centre that ``G`` rarely saw in training. Nearly parallel endpoints fall back to the straight line.
+    straight line would dip towards the low-norm centre that ``G`` rarely saw in training. Nearly parallel endpoints
+    fall back to the straight line.
 
     Args:
         z0, z1: the endpoints, shape (rows, latent_size).
@@ -427,7 +428,7 @@ def run_gan_training(dataset: str, args: TrainingArguments, preset: str | None =
 
     from ..data import DATASETS, check_classes, image_tensors, load_dataset, select_classes
     from .checkpointing import resolve_checkpoint
-    from .gan import train_gan
+    from .gan import check_batch_fill, train_gan
     from .runner import _run_signature, build_config, prepare_output_dir_on_main, split_train
 
     spec = DATASETS[dataset]
@@ -452,9 +453,7 @@ def run_gan_training(dataset: str, args: TrainingArguments, preset: str | None =
     batches_per_epoch = len(labels) // (args.per_device_train_batch_size * state.num_processes)
     max_steps = args.max_steps if args.max_steps > 0 else max(1, math.ceil(args.num_train_epochs * batches_per_epoch))
 
-    if len(labels) < args.per_device_train_batch_size * state.num_processes:  # refused before the folder is touched
-        raise ValueError(f"{len(labels)} training images cannot fill one batch of {args.per_device_train_batch_size} "
-                         f"on each of {state.num_processes} process(es); lower --per-device-train-batch-size.")
+    check_batch_fill(len(labels), args.per_device_train_batch_size, state.num_processes)  # before the folder
 
     torch.manual_seed(args.seed)  # the initial weights
     model = GANModel(config)
